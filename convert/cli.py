@@ -1,0 +1,58 @@
+"""``emotion-convert`` / ``python -m convert``: train, evaluate, quantize."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .data import TARGETS, DataError
+
+
+def _add_train(sub) -> None:
+    from .train import TrainConfig
+
+    p = sub.add_parser("train", help="train a zoo model on FER2013-format faces (resumable)")
+    p.add_argument("--run", type=Path, help="run folder (default runs/<model>-<target>)")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = {int: int, float: float}.get(type(f.default), str)
+        extra = {"choices": TARGETS} if f.name == "target" else \
+            {"choices": ("seven", "binary")} if f.name == "classes" else {}
+        p.add_argument(flag, type=kind, default=f.default, help=f"(default {f.default!r})", **extra)
+
+
+def _train(args) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    run = args.run or Path("runs") / f"{cfg.model}-{cfg.target}"
+    state = train(cfg, run, resume=not args.fresh, verbose=1 if sys.stdout.isatty() else 2)
+    print(f"{run}: best val accuracy {state['best']:.4f} at epoch {state.get('best_epoch', -1) + 1}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_train(sub)
+    try:
+        from . import evaluate, quantize
+        evaluate.add_parser(sub)
+        quantize.add_parser(sub)
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("convert"):
+            pass
+        else:
+            raise
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "train":
+            return _train(args)
+        return args.func(args)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        print(f"emotion-convert {args.cmd}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,197 @@
+"""``convert train``: train a zoo model on FER2013-format faces, resumably.
+
+A run lives in one folder (``runs/<name>`` by default, git-ignored):
+
+    best.keras   the model with the best val accuracy so far (what `quantize` takes)
+    last.keras   the latest epoch, with optimizer state, to resume from
+    state.json   epoch reached, best val accuracy, the run's settings
+    log.csv      one row per epoch (loss, accuracy, val_loss, val_accuracy, lr)
+    data.json    what the data cleaning did
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data as fer
+from .augment import Augment
+from .preprocess import to_model_input
+
+
+@dataclass
+class TrainConfig:
+    model: str = "vgg_bn"
+    data: str = ""                     # npz, csv or folder; default: the shared npz
+    val: str | None = None             # validation data; default: the npz's val split
+    target: str = "ferplus-votes"      # fer2013 | ferplus-majority | ferplus-votes
+    classes: str = "seven"             # seven | binary (negative / positive)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 1
+    patience: int = 10                 # early stopping on val accuracy
+    class_weight: str = "sqrt"         # none | sqrt | balanced
+    label_smoothing: float = 0.0
+    limit: int = 0                     # use only the first N training faces (smoke runs)
+    seed: int = 1
+    input_size: int = 0                # 0: the model's default
+
+
+# The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
+# left out as neither clearly positive nor negative.
+BINARY_LABELS = ("negative", "positive")
+BINARY_OF_CLASS = np.array([0, 0, 0, 1, 0, -1, -1])
+
+
+def to_binary(faces: fer.FaceSet) -> fer.FaceSet:
+    b = BINARY_OF_CLASS[faces.y]
+    out = faces.subset(b >= 0, "binary task: angry/disgust/fear/sad -> negative, happy -> "
+                                "positive; surprise and neutral left out")
+    out.y = BINARY_OF_CLASS[out.y]
+    out.ferplus = None
+    return out
+
+
+def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarray, np.ndarray]:
+    """Cleaned training faces and val faces with their targets (val: hard labels)."""
+    src = cfg.data or str(fer.default_fer_npz())
+    train = fer.load_faces(src, "train")
+    val = fer.load_faces(cfg.val, "val") if cfg.val else \
+        fer.load_faces(src, "val") if not Path(src).is_dir() else None
+    if val is None:
+        raise fer.DataError("image folders need --val (a second folder of the same layout)")
+    if cfg.classes == "binary":
+        if cfg.target != "fer2013":
+            raise fer.DataError("the binary task trains on FER2013 labels (--target fer2013)")
+        train, val = to_binary(train), to_binary(val)
+    train = fer.clean_training_set(train, val, target=cfg.target)
+    if cfg.limit:
+        train = train.subset(np.arange(min(cfg.limit, len(train))), f"limited to {cfg.limit}")
+    n_classes = 2 if cfg.classes == "binary" else len(fer.CLASSES)
+    y_train = fer.targets(train, cfg.target) if n_classes == 7 else np.eye(2, dtype=np.float32)[train.y]
+    if cfg.target.startswith("ferplus"):
+        lab = fer.ferplus_majority(val.ferplus)
+        val = val.subset(lab >= 0, "val scored against FER+ majority labels")
+        val.y = lab[lab >= 0]
+    y_val = np.eye(n_classes, dtype=np.float32)[val.y]
+    return train, val, y_train, y_val
+
+
+def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
+    counts = np.bincount(y.argmax(axis=1), minlength=y.shape[1]).astype(np.float64)
+    counts = np.maximum(counts, 1)
+    if mode == "none":
+        w = np.ones_like(counts)
+    elif mode == "sqrt":
+        w = np.sqrt(counts.max() / counts)
+    elif mode == "balanced":
+        w = counts.sum() / (len(counts) * counts)
+    else:
+        raise ValueError(f"unknown class weighting {mode!r}; use none, sqrt or balanced")
+    return (w / (w * counts).sum() * counts.sum()).astype(np.float32)  # mean weight 1
+
+
+def lr_at(epoch: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to zero at the last epoch (stateless: resumable)."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / (cfg.warmup_epochs + 1)
+    t = (epoch - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, size: int):
+    import keras
+
+    augment = Augment()
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=2)
+            self.rng = np.random.default_rng(cfg.seed)
+            self.order = self.rng.permutation(len(x))
+
+        def __len__(self):
+            return math.ceil(len(x) / cfg.batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            faces = augment(x[idx], self.rng)
+            return to_model_input(faces, size), y[idx], w[idx]
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(x))
+
+    return Batches()
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1) -> dict:
+    import keras
+
+    from . import zoo
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path, last_path, best_path = run_dir / "state.json", run_dir / "last.keras", run_dir / "best.keras"
+    state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    if state:
+        cfg = TrainConfig(**{**asdict(cfg), **state["config"], "epochs": cfg.epochs})
+    keras.utils.set_random_seed(cfg.seed)
+
+    train_set, val_set, y_train, y_val = load_run_data(cfg)
+    entry = zoo.get(cfg.model)
+    size = cfg.input_size or entry.input_size
+    weights = class_weights(y_train, cfg.class_weight)
+    w_train = weights[y_train.argmax(axis=1)]
+    (run_dir / "data.json").write_text(json.dumps({
+        "train": train_set.source, "train_notes": train_set.notes, "n_train": len(train_set),
+        "val": val_set.source, "val_notes": val_set.notes, "n_val": len(val_set),
+        "class_weights": weights.round(3).tolist()}, indent=2))
+    if verbose:
+        print("\n".join(f"data: {n}" for n in train_set.notes + val_set.notes))
+
+    if state and last_path.exists():
+        model = keras.models.load_model(last_path)
+        initial_epoch = state["epoch"] + 1
+        print(f"resuming {run_dir} at epoch {initial_epoch} (best val {state['best']:.4f})")
+    else:
+        n_classes = y_train.shape[1]
+        model = entry.build(n_classes, size)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"])
+        initial_epoch, state = 0, {"best": 0.0, "epoch": -1}
+    if initial_epoch >= cfg.epochs:
+        print(f"{run_dir}: already trained {initial_epoch} epochs")
+        return state
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Best and last models plus state.json, written so a cut-off run can resume."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            acc = float(logs["val_accuracy"])
+            if acc > state["best"]:
+                state.update(best=acc, best_epoch=epoch)
+                self.model.save(best_path)
+            self.model.save(last_path)
+            state.update(epoch=epoch, config=asdict(cfg), model=cfg.model, input_size=size,
+                         labels=list(BINARY_LABELS if y_train.shape[1] == 2 else fer.CLASSES))
+            tmp = state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            tmp.replace(state_path)
+
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda e: lr_at(e, cfg)),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=initial_epoch > 0),
+        Checkpoint(),
+        keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=cfg.patience),
+    ]
+    model.fit(make_batches(train_set.x, y_train, w_train, cfg, size),
+              validation_data=(to_model_input(val_set.x, size), y_val),
+              epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+              verbose=verbose)
+    return state
