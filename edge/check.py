@@ -1,0 +1,72 @@
+"""``emotion-edge check``: try each part of the setup and say plainly what is wrong."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Config
+
+
+def _model(cfg: Config) -> str:
+    from .classifier import FaceClassifier
+    c = FaceClassifier(cfg.classifier)
+    return f"{c.model.path} ({len(c.labels)} emotions, input {c.model.input_size})"
+
+
+def _detector(cfg: Config) -> str:
+    import numpy as np
+
+    from .detectors import create_detector
+    d = create_detector(cfg.detector)
+    d.detect(np.zeros((240, 320, 3), np.uint8))
+    return d.name
+
+
+def _log_dir(cfg: Config) -> str:
+    d = Path(cfg.log.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=d, prefix=".check-"):
+        pass
+    free = os.statvfs(d)
+    mb = free.f_bavail * free.f_frsize / 1e6
+    if mb < 50:
+        raise RuntimeError(f"{d}: only {mb:.0f} MB free")
+    return f"{d} is writable, {mb:.0f} MB free"
+
+
+def _gpio(cfg: Config) -> str:
+    if not cfg.gpio.enabled:
+        return "disabled in the config"
+    from .sinks.gpio import GpioSink
+    sink = GpioSink(cfg.gpio)
+    sink.close()
+    return f"pins claimed and released ({cfg.gpio.mode} mode)"
+
+
+def _camera(cfg: Config) -> str:
+    from .sources import ResilientSource, create_source
+    src = create_source(cfg.source)
+    src.open()
+    try:
+        frame = src.read()
+    finally:
+        src.close()
+    return f"{ResilientSource(src).source.name}: {frame.shape[1]}x{frame.shape[0]} frames"
+
+
+def run_checks(cfg: Config, camera: bool = True, out=print) -> int:
+    checks: list[tuple[str, Callable[[Config], str]]] = [
+        ("model", _model), ("detector", _detector), ("log", _log_dir), ("gpio", _gpio)]
+    if camera:
+        checks.append(("camera", _camera))
+    failed = 0
+    for name, check in checks:
+        try:
+            out(f"ok    {name:9s} {check(cfg)}")
+        except Exception as exc:  # every failure becomes one readable line
+            failed += 1
+            out(f"FAIL  {name:9s} {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    out("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0

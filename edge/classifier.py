@@ -1,0 +1,200 @@
+"""The emotion classifier: an int8 TFLite model run in LiteRT, described by its JSON sidecar.
+
+``EmotionModel`` turns gray face crops into class probabilities exactly as the host's
+``evaluate`` does (it calls the same code), and ``FaceClassifier`` cuts faces out of frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .events import Box
+
+
+class ModelError(RuntimeError):
+    """A model file that cannot be used; the message says which file and why."""
+
+
+def models_dir() -> Path:
+    """Where model files live: $EMOTION_EDGE_MODELS, else the repo's models/ folder."""
+    env = os.environ.get("EMOTION_EDGE_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What the device needs to know about a model (written by ``convert quantize``)."""
+    labels: tuple[str, ...]
+    input_size: tuple[int, int]        # height, width
+    grayscale: bool
+    pixel_scale: float                 # float input = pixel * scale + offset
+    pixel_offset: float
+    sha256: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> "Sidecar":
+        try:
+            d = json.loads(path.read_text())
+            return cls(tuple(d["labels"]), tuple(d["input_size"]), bool(d["grayscale"]),
+                       float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"))
+        except FileNotFoundError:
+            raise ModelError(f"{path}: the model's sidecar JSON is missing") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: not a valid model sidecar ({exc!r})") from None
+
+
+def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
+    """A LiteRT interpreter for ``path``, with a clear error for a missing or corrupt file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    content = path.read_bytes()
+    if sha256 and hashlib.sha256(content).hexdigest() != sha256:
+        raise ModelError(f"{path}: file does not match its sidecar's sha256 (corrupt or "
+                         f"replaced); reinstall the model files")
+    try:
+        interp = Interpreter(model_content=content, num_threads=threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: not a loadable TFLite model ({str(exc).splitlines()[0]})") from None
+    return interp
+
+
+class EmotionModel:
+    """Gray face crops in, probabilities out. Quantization is read from the model itself."""
+
+    def __init__(self, path: str | Path, threads: int = 1, sidecar: str | Path | None = None):
+        self.path = Path(path)
+        self.sidecar = Sidecar.load(Path(sidecar) if sidecar else self.path.with_suffix(".json"))
+        self.interpreter = load_interpreter(self.path, threads, self.sidecar.sha256)
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_dtype = inp["dtype"]
+        h, w = self.sidecar.input_size
+        if tuple(inp["shape"][1:3]) != (h, w):
+            raise ModelError(f"{self.path}: input is {tuple(inp['shape'][1:3])} but the sidecar "
+                             f"says {(h, w)}")
+        # Fold pixel scaling and input quantization into one affine map pixel -> int8:
+        # q = pixel * a + b. For the shipped models a = 1, b = -128 exactly.
+        s, zp = inp["quantization"]
+        if s:
+            self._a = self.sidecar.pixel_scale / s
+            self._b = self.sidecar.pixel_offset / s + zp
+        else:  # float model
+            self._a, self._b = self.sidecar.pixel_scale, self.sidecar.pixel_offset
+        self._out_q = out["quantization"]
+        self._batch = int(inp["shape"][0])
+        self.labels = self.sidecar.labels
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.sidecar.input_size
+
+    def prepare(self, gray_crop: np.ndarray, out: np.ndarray) -> None:
+        """Resize one gray crop into ``out`` (H, W) uint8, as training data was made."""
+        h, w = self.sidecar.input_size
+        interp = cv2.INTER_AREA if gray_crop.shape[0] > h else cv2.INTER_LINEAR
+        cv2.resize(gray_crop, (w, h), dst=out, interpolation=interp)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """(N, H, W) uint8 prepared faces -> (N, classes) float32 probabilities."""
+        n = len(faces)
+        if n != self._batch:
+            h, w = self.sidecar.input_size
+            self.interpreter.resize_tensor_input(self._in_index, [n, h, w, 1])
+            self.interpreter.allocate_tensors()
+            self._batch = n
+        x = faces.astype(np.float32)
+        x *= self._a
+        x += self._b
+        if np.issubdtype(self._in_dtype, np.integer):
+            info = np.iinfo(self._in_dtype)
+            x = np.clip(np.rint(x), info.min, info.max).astype(self._in_dtype)
+        self.interpreter.set_tensor(self._in_index, x[..., None])
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self._out_index)
+        s, zp = self._out_q
+        return (y.astype(np.float32) - zp) * s if s else y.astype(np.float32)
+
+    def predict_faces(self, faces: np.ndarray, batch: int = 64, flip: bool = False) -> np.ndarray:
+        """Any number of gray faces of any one size -> probabilities (used by evaluation)."""
+        h, w = self.sidecar.input_size
+        prepared = np.empty((len(faces), h, w), np.uint8)
+        for i, f in enumerate(faces):
+            self.prepare(f, prepared[i])
+        out = []
+        for i in range(0, len(prepared), batch):
+            chunk = prepared[i:i + batch]
+            p = self.predict(chunk)
+            if flip:
+                p = (p + self.predict(np.ascontiguousarray(chunk[:, :, ::-1]))) / 2
+            out.append(p)
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+@dataclass
+class ClassifierConfig:
+    """Section ``[classifier]``."""
+    model: str = field(default="", metadata={
+        "doc": "the int8 .tflite emotion model (its .json sidecar beside it); empty: "
+               "emotion_int8.tflite in $EMOTION_EDGE_MODELS or the repo's models/"})
+    margin: float = field(default=0.1, metadata={
+        "doc": "extra border around each detected face, as a fraction of its size"})
+    flip_average: bool = field(default=False, metadata={
+        "doc": "also classify the mirrored face and average (about 2x the cost, a little steadier)"})
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier"})
+
+    def __post_init__(self):
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"margin: {self.margin} is outside 0..1")
+        if self.threads < 1:
+            raise ValueError(f"threads: must be at least 1, not {self.threads}")
+
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else models_dir() / "emotion_int8.tflite"
+
+
+class FaceClassifier:
+    """Cuts each face out of a frame (with a margin), and classifies all of them at once."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        self.cfg = cfg
+        self.model = EmotionModel(cfg.model_path(), cfg.threads)
+        self.labels = self.model.labels
+        h, w = self.model.input_size
+        self._buf = np.empty((8, h, w), np.uint8)  # grown on demand, reused across frames
+
+    def crop_box(self, box: Box, frame_shape: tuple[int, ...]) -> Box:
+        """The face box grown by the margin into a square, clipped to the frame."""
+        x, y, w, h = box
+        side = max(w, h) * (1 + 2 * self.cfg.margin)
+        cx, cy = x + w / 2, y + h / 2
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        x1 = min(frame_shape[1], int(cx + side / 2))
+        y1 = min(frame_shape[0], int(cy + side / 2))
+        return x0, y0, x1 - x0, y1 - y0
+
+    def classify(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """Probabilities (N, classes) for the faces at ``boxes`` in the gray frame."""
+        n = len(boxes)
+        if n == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        if n > len(self._buf):
+            self._buf = np.empty((n, *self._buf.shape[1:]), np.uint8)
+        for i, box in enumerate(boxes):
+            x, y, w, h = self.crop_box(box, gray.shape)
+            self.model.prepare(gray[y:y + h, x:x + w], self._buf[i])
+        faces = self._buf[:n]
+        p = self.model.predict(faces)
+        if self.cfg.flip_average:
+            p = (p + self.model.predict(np.ascontiguousarray(faces[:, :, ::-1]))) / 2
+        return p

@@ -1,0 +1,201 @@
+"""One validated configuration: TOML sections mapped onto each stage's own dataclass.
+
+An unknown section or key, a wrong type, or an impossible value is one clear error naming
+the key (``config.toml: [tracker] iou: 1.5 is outside 0..1``). Every key has a default, so
+an empty file (or none) is a working configuration.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .classifier import ClassifierConfig
+from .detectors import DetectorConfig
+from .micro import MicroConfig
+from .sinks.console import ConsoleConfig
+from .sinks.gpio import GpioConfig
+from .sinks.jsonlog import JsonLogConfig
+from .sources import SourceConfig
+from .tracker import TrackerConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person editing the file."""
+
+
+@dataclass
+class MonitorConfig:
+    """Section ``[monitor]``: the pipeline as a whole."""
+    summary_interval: float = field(default=60.0, metadata={
+        "doc": "seconds between summary lines in the log (faces seen, emotion shares)"})
+    max_frames: int = field(default=0, metadata={"doc": "stop after this many frames (0: never)"})
+    save_faces: bool = field(default=False, metadata={
+        "doc": "store face crops as images (off by default: privacy; nothing leaves the device)"})
+    faces_dir: str = field(default="", metadata={
+        "doc": "where face crops go when save_faces is on (default: <log dir>/faces)"})
+
+    def __post_init__(self):
+        if self.summary_interval <= 0:
+            raise ValueError("summary_interval: must be more than 0 seconds")
+        if self.max_frames < 0:
+            raise ValueError("max_frames: must be 0 (no limit) or more")
+
+
+@dataclass
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    log: JsonLogConfig = field(default_factory=JsonLogConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    micro: MicroConfig = field(default_factory=MicroConfig)
+
+
+SECTIONS: dict[str, type] = {f.name: f.type if isinstance(f.type, type) else
+                             typing.get_type_hints(Config)[f.name]
+                             for f in dataclasses.fields(Config)}
+
+
+def default_config_path() -> Path | None:
+    """$CONFIGURATION_DIRECTORY/config.toml (set by systemd) when it exists."""
+    d = os.environ.get("CONFIGURATION_DIRECTORY")
+    if d and (Path(d) / "config.toml").is_file():
+        return Path(d) / "config.toml"
+    return None
+
+
+def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Read and validate a TOML file (or only defaults), then apply ``overrides``
+    (``{"source": {"uri": "0"}}``, e.g. from CLI flags), validated the same way."""
+    raw: dict[str, Any] = {}
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        try:
+            with path.open("rb") as f:
+                raw = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    return from_dict(raw, where)
+
+
+def from_dict(raw: dict[str, Any], where: str = "config") -> Config:
+    built = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{section}]; known: "
+                              f"{', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: {section} must be a [section], not a value")
+        built[section] = _build(SECTIONS[section], values, f"{where}: [{section}]")
+    return Config(**built)
+
+
+def _build(cls: type, values: dict[str, Any], where: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where} {key}: unknown key; known: {', '.join(sorted(names))}")
+        kwargs[key] = _coerce(value, hints[key], f"{where} {key}")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a type hint; ints are accepted where floats are expected."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value")
+    if hint is Any:
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+        item = args[0] if args else Any
+        out = [_coerce(v, item, where) for v in value]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table {{key = value}}, got {value!r}")
+        kt, vt = args if args else (Any, Any)
+        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string in quotes, got {value!r}")
+        return value
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def reference() -> str:
+    """The config reference as TOML with every key, its default and its doc (for docs and
+    for ``emotion-edge config``)."""
+    lines = []
+    for section, cls in SECTIONS.items():
+        lines.append(f"[{section}]")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else \
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            doc = f.metadata.get("doc", "")
+            lines.append(f"# {doc}" if doc else "#")
+            lines.append(f"{f.name} = {_toml(default)}" if default is not None
+                         else f"# {f.name} = (unset)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + " }"
+    return repr(v)

@@ -1,0 +1,80 @@
+"""Face detectors: section ``[detector]`` of the config, and the factory that builds one.
+
+Kinds:
+
+- ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
+- ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
+- ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces up to ~5 m.
+
+Why the defaults (measured with ``bench/detectors.py``, table in bench/results/detectors.md):
+DEFAULTS_RATIONALE
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import Detection, FaceDetector
+from .errors import DetectorModelError
+from .roi import WHOLE_FRAME, check_roi
+
+KINDS = ("haar", "blazeface-short", "blazeface-full")
+
+__all__ = ["KINDS", "Detection", "DetectorConfig", "DetectorModelError", "FaceDetector",
+           "create_detector", "default_models_dir"]
+
+
+def default_models_dir() -> Path:
+    """$EMOTION_EDGE_MODELS if set, else the repo's models/ folder (next to edge/)."""
+    env = os.environ.get("EMOTION_EDGE_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass
+class DetectorConfig:
+    """Section ``[detector]``."""
+    kind: str = field(default="blazeface-full", metadata={
+        "doc": "face detector: blazeface-full (default, best recall), blazeface-short "
+               "(faster, faces within ~2 m) or haar (frontal only, no model files)"})
+    min_score: float = field(default=0.6, metadata={
+        "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)"})
+    min_face: int = field(default=32, metadata={
+        "doc": "smallest face side in pixels to report; smaller faces are too blurred to "
+               "classify"})
+    roi: tuple[float, float, float, float] = field(default=WHOLE_FRAME, metadata={
+        "doc": "region to look for faces in, [x, y, w, h] as fractions of the frame"})
+    nms_iou: float = field(default=0.3, metadata={
+        "doc": "BlazeFace: boxes overlapping more than this (IoU) are merged into one face"})
+    models_dir: str = field(default="", metadata={
+        "doc": "folder with the BlazeFace .tflite files; empty: $EMOTION_EDGE_MODELS or the "
+               "repo's models/ (e.g. /opt/emotion-edge/models on a Pi)"})
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace"})
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: {self.kind!r} is not one of {', '.join(KINDS)}")
+        if not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"min_score: {self.min_score} must be between 0 and 1 (exclusive)")
+        if self.min_face < 0:
+            raise ValueError(f"min_face: {self.min_face} must be 0 or more pixels")
+        self.roi = check_roi(self.roi)
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"nms_iou: {self.nms_iou} must be in (0, 1]")
+        if self.threads < 1:
+            raise ValueError(f"threads: must be at least 1, not {self.threads}")
+
+    def model_dir(self) -> Path:
+        return Path(self.models_dir).expanduser() if self.models_dir else default_models_dir()
+
+
+def create_detector(cfg: DetectorConfig) -> FaceDetector:
+    """The detector ``cfg`` asks for; DetectorModelError (one line) if its model is missing."""
+    if cfg.kind == "haar":
+        from .haar import HaarDetector
+        return HaarDetector(min_face=cfg.min_face, roi=cfg.roi)
+    from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+    model = SHORT_RANGE if cfg.kind == "blazeface-short" else FULL_RANGE
+    return BlazeFaceDetector(model, cfg.model_dir() / model.filename, min_score=cfg.min_score,
+                             nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
+                             threads=cfg.threads)

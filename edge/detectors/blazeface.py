@@ -1,0 +1,175 @@
+"""MediaPipe BlazeFace (short range 128x128, full range 192x192) run in LiteRT.
+
+Everything MediaPipe's face-detection graph does around the model is done here, with the
+options its graphs configure (mediapipe/modules/face_detection/*.pbtxt):
+
+- ImageToTensor: keep the aspect ratio (letterbox, centred, black border), RGB, -1..1;
+- SsdAnchors: see ``anchors.py``;
+- TensorsToDetections: 16 numbers per anchor (box cx, cy, w, h, then 6 keypoints), in
+  input pixels relative to the anchor, scaled by the input size; scores are logits,
+  clipped to +-100 and squashed by a sigmoid;
+- NonMaxSuppression: weighted, IoU threshold 0.3;
+- then the boxes are mapped back through the letterbox to frame pixels.
+
+The 6 keypoints (eyes, nose, mouth, ears) are not decoded: ``Detection`` has no use for them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .anchors import ssd_anchor_centers
+from .base import Detection, FaceDetector
+from .errors import DetectorModelError
+from .nms import weighted_nms
+from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
+
+FETCH_HINT = "run `python -m edge.detectors.fetch_models` (or install.sh) to fetch it"
+
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """One BlazeFace variant: its file and the graph options that go with it."""
+    name: str
+    filename: str
+    input_size: int
+    strides: tuple[int, ...]
+    interpolated_scale_aspect_ratio: float
+    graph_min_score: float  # MediaPipe's own threshold, for reference
+
+
+SHORT_RANGE = BlazeFaceModel("blazeface-short", "face_detection_short_range.tflite",
+                             128, (8, 16, 16, 16), 1.0, 0.5)
+FULL_RANGE = BlazeFaceModel("blazeface-full", "face_detection_full_range_sparse.tflite",
+                            192, (4,), 0.0, 0.6)
+
+_SCORE_CLIP = 100.0  # score_clipping_thresh of the graph
+
+
+def load_interpreter(path: Path, threads: int):
+    """A ready LiteRT interpreter, or a one-line DetectorModelError."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not path.is_file():
+        raise DetectorModelError(f"{path}: BlazeFace model not found; {FETCH_HINT}")
+    try:
+        interp = Interpreter(model_path=str(path), num_threads=threads)
+        interp.allocate_tensors()
+    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with multi-line texts
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DetectorModelError(
+            f"{path}: not a usable TFLite model ({first}); {FETCH_HINT} again") from None
+    return interp
+
+
+class BlazeFaceDetector(FaceDetector):
+    """Faces in BGR frames with a BlazeFace model; boxes in frame pixels, best first."""
+
+    def __init__(self, model: BlazeFaceModel, model_path: Path | str, *,
+                 min_score: float = 0.5, nms_iou: float = 0.3, min_face: int = 0,
+                 roi: Roi = WHOLE_FRAME, threads: int = 1):
+        self.model = model
+        self.name = model.name
+        self.min_score = float(min_score)
+        self.nms_iou = float(nms_iou)
+        self.min_face = int(min_face)
+        self.roi = check_roi(roi)
+        self.path = Path(model_path)
+        self._interp = load_interpreter(self.path, threads)
+
+        s = model.input_size
+        self._anchors = ssd_anchor_centers(s, model.strides, model.interpolated_scale_aspect_ratio)
+        n = len(self._anchors)
+        inp = self._interp.get_input_details()
+        if len(inp) != 1 or tuple(inp[0]["shape"]) != (1, s, s, 3) \
+                or inp[0]["dtype"] != np.float32:
+            raise DetectorModelError(f"{self.path}: expected a float32 input of 1x{s}x{s}x3 "
+                                     f"for {model.name}, got {inp[0]['shape'].tolist()}")
+        self._input_index = inp[0]["index"]
+        outs = {int(d["shape"][-1]): d for d in self._interp.get_output_details()
+                if len(d["shape"]) == 3 and d["shape"][1] == n}
+        if set(outs) != {16, 1}:
+            raise DetectorModelError(f"{self.path}: outputs do not match {model.name} "
+                                     f"({n} anchors x 16 box values and x 1 score)")
+        self._boxes_index = outs[16]["index"]
+        self._scores_index = outs[1]["index"]
+        # Scores are compared as logits: no sigmoid over all anchors, only over the hits.
+        p = min(max(self.min_score, 1e-6), 1 - 1e-6)
+        self._min_logit = math.log(p / (1 - p))
+
+        # Letterbox canvas (uint8 BGR, black border) reused across frames; its layout is
+        # recomputed only when the frame (ROI) size changes.
+        self._canvas = np.zeros((s, s, 3), np.uint8)
+        self._layout_for: tuple[int, int] | None = None
+        self._scale = 1.0
+        self._pad = (0, 0)
+        self._resized = (s, s)
+
+    # -- per frame ----------------------------------------------------------------------
+    def _letterbox(self, img: np.ndarray) -> None:
+        h, w = img.shape[:2]
+        s = self.model.input_size
+        if self._layout_for != (h, w):
+            scale = s / max(h, w)
+            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+            self._scale, self._resized = scale, (nw, nh)
+            self._pad = ((s - nw) // 2, (s - nh) // 2)
+            self._canvas[:] = 0
+            self._layout_for = (h, w)
+        nw, nh = self._resized
+        px, py = self._pad
+        # INTER_AREA: a camera frame is shrunk 5-10x here; linear would alias.
+        interp = cv2.INTER_AREA if self._scale < 1.0 else cv2.INTER_LINEAR
+        cv2.resize(img, (nw, nh), dst=self._canvas[py:py + nh, px:px + nw],
+                   interpolation=interp)
+        # BGR uint8 -> RGB float -1..1, straight into the interpreter's input tensor.
+        tensor = self._interp.tensor(self._input_index)()[0]
+        np.multiply(self._canvas[:, :, ::-1], 2.0 / 255.0, out=tensor, casting="unsafe")
+        np.subtract(tensor, 1.0, out=tensor)
+        del tensor  # LiteRT refuses to invoke while a view of its buffers is alive
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        fh, fw = frame_bgr.shape[:2]
+        x0, y0, x1, y1 = roi_pixels(self.roi, fw, fh)
+        self._letterbox(frame_bgr[y0:y1, x0:x1])
+        self._interp.invoke()
+
+        logits = self._interp.get_tensor(self._scores_index)[0, :, 0]
+        hits = np.flatnonzero(logits > self._min_logit)
+        if hits.size == 0:
+            return []
+        raw = self._interp.get_tensor(self._boxes_index)[0, hits, :4]
+        s = float(self.model.input_size)
+        centers = self._anchors[hits]                       # anchors are 1x1: no w/h scaling
+        cx = raw[:, 0] / s + centers[:, 0]
+        cy = raw[:, 1] / s + centers[:, 1]
+        half_w, half_h = raw[:, 2] / (2 * s), raw[:, 3] / (2 * s)
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[hits], -_SCORE_CLIP, _SCORE_CLIP)))
+        boxes, scores = weighted_nms(boxes, scores, self.nms_iou)
+
+        # Tensor (0..1 of the letterbox) -> ROI pixels -> frame pixels.
+        px, py = self._pad
+        k = s / self._scale
+        bx0 = (boxes[:, 0] * s - px) / self._scale + x0
+        by0 = (boxes[:, 1] * s - py) / self._scale + y0
+        bw = (boxes[:, 2] - boxes[:, 0]) * k
+        bh = (boxes[:, 3] - boxes[:, 1]) * k
+        out = []
+        for i in range(len(scores)):
+            if min(bw[i], bh[i]) < self.min_face:   # the face's size, before clipping
+                continue
+            cx0, cy0 = max(0, int(round(bx0[i]))), max(0, int(round(by0[i])))
+            cx1 = min(fw, int(round(bx0[i] + bw[i])))
+            cy1 = min(fh, int(round(by0[i] + bh[i])))
+            if cx1 - cx0 < 2 or cy1 - cy0 < 2:           # (almost) all outside the frame
+                continue
+            out.append(Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(scores[i])))
+        return out
+
+    def close(self) -> None:
+        self._interp = None

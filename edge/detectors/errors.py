@@ -1,0 +1,5 @@
+"""The detectors' one error type, so the daemon can catch it and print one line."""
+
+
+class DetectorModelError(RuntimeError):
+    """A detector model file that is missing or unusable; the message says which and why."""

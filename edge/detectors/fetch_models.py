@@ -1,0 +1,155 @@
+"""Fetch the two BlazeFace models out of the ``mediapipe==0.10.14`` wheel.
+
+    python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE]
+
+The device never installs mediapipe: we only need two small .tflite files that ship inside
+its wheel. ``pip download --no-deps`` fetches the wheel from PyPI (the only place we may
+download from), we unzip just those two members, check their sha256 and that LiteRT loads
+them, and delete the wheel. The wheel is pinned to one platform (manylinux x86_64, CPython
+3.11) on purpose: the .tflite files are platform independent, and one fixed wheel means the
+same bytes on a laptop, CI and a Raspberry Pi (pip downloads for a foreign platform fine).
+
+Licence: the MediaPipe face-detection models are Apache-2.0 (Google LLC, the MediaPipe
+authors); keep that notice with them when you redistribute them.
+
+Idempotent: when both files are already there with the right checksums it says so and
+does nothing. ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+MEDIAPIPE_VERSION = "0.10.14"
+# One fixed wheel (see the module docstring): these four pin it exactly.
+WHEEL_PLATFORM = "manylinux_2_17_x86_64"
+WHEEL_PYTHON = "3.11"
+WHEEL_ABI = "cp311"
+MEMBER_DIR = "mediapipe/modules/face_detection/"
+
+# sha256 recorded from our first fetch; they equal the hashes MediaPipe itself pins for
+# these assets in its Bazel workspace, so a mismatch means a damaged or different file.
+MODELS: dict[str, str] = {
+    "face_detection_short_range.tflite":
+        "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    "face_detection_full_range_sparse.tflite":
+        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+}
+
+DEFAULT_DEST = Path(__file__).resolve().parents[2] / "models"
+
+
+class FetchError(RuntimeError):
+    """A one-line, user-facing reason why the models could not be fetched."""
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_valid(path: Path) -> bool:
+    """The file exists and has the recorded checksum."""
+    return path.is_file() and sha256(path) == MODELS[path.name]
+
+
+def check_loads(path: Path) -> None:
+    """LiteRT can build an interpreter from the file (catches a runtime that cannot read it)."""
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        Interpreter(model_path=str(path), num_threads=1).allocate_tensors()
+    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
+        raise FetchError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from exc
+
+
+def download_wheel(into: Path) -> Path:
+    """``pip download`` the pinned mediapipe wheel (no dependencies, never installed)."""
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--platform", WHEEL_PLATFORM, "--python-version", WHEEL_PYTHON,
+        "--implementation", "cp", "--abi", WHEEL_ABI,
+        "--dest", str(into), f"mediapipe=={MEDIAPIPE_VERSION}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise FetchError(f"pip download of mediapipe=={MEDIAPIPE_VERSION} failed: {last}")
+    wheels = sorted(into.glob("mediapipe-*.whl"))
+    if not wheels:
+        raise FetchError(f"pip download left no mediapipe wheel in {into}")
+    return wheels[0]
+
+
+def extract(wheel: Path, dest: Path, names: list[str]) -> None:
+    """Copy only the named model files out of the wheel, atomically (tmp file + rename)."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for name in names:
+                try:
+                    data = zf.read(MEMBER_DIR + name)
+                except KeyError:
+                    raise FetchError(f"{wheel.name} has no {MEMBER_DIR + name}") from None
+                tmp = dest / (name + ".part")
+                tmp.write_bytes(data)
+                os.replace(tmp, dest / name)
+    except zipfile.BadZipFile:
+        raise FetchError(f"{wheel} is not a valid wheel (zip) file") from None
+
+
+def fetch(dest: Path = DEFAULT_DEST, wheel: Path | None = None, log=print) -> list[Path]:
+    """Make sure both models are in ``dest``; fetch only what is missing or damaged."""
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in MODELS if not is_valid(dest / n)]
+    if not missing:
+        log(f"BlazeFace models already present and verified in {dest}; nothing to do.")
+        return [dest / n for n in MODELS]
+
+    if wheel is not None:
+        extract(wheel, dest, missing)
+    else:
+        log(f"Downloading mediapipe=={MEDIAPIPE_VERSION} wheel (~36 MB) to extract "
+            f"{len(missing)} model file(s)...")
+        with tempfile.TemporaryDirectory(prefix="mediapipe-wheel-") as tmp:
+            extract(download_wheel(Path(tmp)), dest, missing)
+
+    for name in missing:
+        path = dest / name
+        if not is_valid(path):
+            got = sha256(path)
+            path.unlink(missing_ok=True)
+            raise FetchError(f"{name}: sha256 {got[:12]}... does not match the recorded "
+                             f"{MODELS[name][:12]}...; removed it")
+        check_loads(path)
+        log(f"  {path} ({path.stat().st_size // 1024} KiB, sha256 ok, LiteRT loads it)")
+    return [dest / n for n in MODELS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m edge.detectors.fetch_models",
+        description="Fetch the BlazeFace face-detection models (Apache-2.0) from the "
+                    f"mediapipe=={MEDIAPIPE_VERSION} wheel on PyPI, without installing it.")
+    ap.add_argument("--dest", type=Path, default=DEFAULT_DEST,
+                    help=f"folder to put the .tflite files in (default: {DEFAULT_DEST})")
+    ap.add_argument("--wheel", type=Path, default=None,
+                    help="use this already-downloaded mediapipe wheel instead of pip download")
+    args = ap.parse_args(argv)
+    try:
+        fetch(args.dest, args.wheel)
+    except (FetchError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

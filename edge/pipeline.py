@@ -1,0 +1,244 @@
+"""The frame loop: source -> detector -> classifier -> tracker -> sinks.
+
+One ``Monitor`` owns the stages and runs them in order on each frame. Stages can be passed
+in (tests put a flaky source in front of a real video); otherwise they are built from the
+configuration. Stopping (SIGTERM, SIGINT, ``max_frames``, end of a file) always flushes the
+log and ends every track with a ``face_left`` and a last summary.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import __version__
+from .classifier import FaceClassifier
+from .config import Config
+from .detectors import create_detector
+from .detectors.base import FaceDetector
+from .events import Event, FrameResult, TrackedFace
+from .sinks import make_sink
+from .sinks.base import Sink
+from .sources import FrameSource, ResilientSource, create_source
+from .summary import Summary
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+STAGES = ("capture", "detect", "classify", "track", "sinks")
+
+
+class NullNotifier:
+    """Stands in for systemd's notifier when there is none."""
+
+    def ready(self): ...
+    def watchdog(self): ...
+    def status(self, text: str): ...
+    def stopping(self): ...
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    events: int = 0
+    started: float = 0.0                 # monotonic
+    first_result_s: float | None = None  # start -> first processed frame
+    elapsed_s: float = 0.0
+    stage_s: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def build_sinks(cfg: Config) -> list[Sink]:
+    sinks = []
+    for section in ("log", "gpio", "console"):
+        sub = getattr(cfg, section)
+        if sub.enabled:
+            sinks.append(make_sink(section, sub))
+    return sinks
+
+
+class Monitor:
+    def __init__(self, cfg: Config, *, source: FrameSource | None = None,
+                 detector: FaceDetector | None = None, classifier: FaceClassifier | None = None,
+                 sinks: list[Sink] | None = None, notifier=None, profile: bool = False):
+        self.cfg = cfg
+        # Model and detector first: a bad model must fail before a camera is opened.
+        self.classifier = classifier or FaceClassifier(cfg.classifier)
+        self.detector = detector or create_detector(cfg.detector)
+        self.source = ResilientSource(source or create_source(cfg.source))
+        self.labels = self.classifier.labels
+        self.tracker = Tracker(cfg.tracker, self.labels)
+        self.summary = Summary(self.labels, cfg.monitor.summary_interval)
+        self.sinks = sinks if sinks is not None else build_sinks(cfg)
+        self.notifier = notifier or NullNotifier()
+        self.profile = profile
+        self.micro = None
+        self.stats = RunStats()
+        self._stop_reason: str | None = None
+        self._faces_dir: Path | None = None
+        self._last_time: float | None = None
+
+    # --- control (safe to call from signal handlers) -------------------------------------
+    def stop(self, reason: str = "stop requested") -> None:
+        self._stop_reason = self._stop_reason or reason
+
+    def reopen_logs(self) -> None:
+        for s in self.sinks:
+            if hasattr(s, "reopen"):
+                s.reopen()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        st = self.stats
+        st.started = time.monotonic()
+        self.source.open()
+        src = self.source.source
+        if self.cfg.micro.enabled:
+            from .micro import MicroStage
+            self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps)
+        if self.cfg.monitor.save_faces:
+            self._faces_dir = self._faces_folder()
+        self._emit([Event("started", time.time(), extra={
+            "version": __version__, "source": src.name, "detector": self.detector.name,
+            "model": self.classifier.model.path.name, "labels": list(self.labels)})])
+
+        detect_every = self.cfg.tracker.detect_every
+        max_frames = self.cfg.monitor.max_frames
+        gray: np.ndarray | None = None
+        clock = time.perf_counter
+        last_flush = time.monotonic()
+        try:
+            while not self.stopping:
+                t0 = clock()
+                frame = self.source.next(lambda: self.stopping)
+                if frame is None:
+                    self.stop("end of stream" if not self.stopping else self._stop_reason)
+                    break
+                t1 = clock()
+                image, now = frame.image, frame.time
+                self._last_time = now
+                if gray is None or gray.shape != image.shape[:2]:
+                    gray = np.empty(image.shape[:2], np.uint8)
+                cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
+                events: list[Event] = []
+                if frame.index % detect_every == 0:
+                    boxes = [d.box for d in self.detector.detect(image)]
+                    t2 = clock()
+                    events += self.tracker.update(boxes, now)
+                else:
+                    t2 = clock()
+                    self.tracker.predict()
+                visible = self.tracker.visible()
+                t3 = clock()
+                probs = self.classifier.classify(gray, [t.int_box() for t in visible])
+                t4 = clock()
+                events += self.tracker.observe(visible, probs, now)
+                faces = self.tracker.faces([t for t in self.tracker.tracks if t.announced])
+                if self.micro is not None:
+                    events += self.micro.update(gray, faces, now)
+                    for e in events:
+                        if e.kind == "face_left":
+                            self.micro.forget(e.track_id)
+                t5 = clock()
+                summary = self.summary.add(now, faces)
+                if summary is not None:
+                    events.append(summary)
+                if self._faces_dir is not None:
+                    self._save_faces(image, events)
+                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels))
+                for s in self.sinks:
+                    s.update(result)
+                if events:
+                    self._emit(events)
+                if time.monotonic() - last_flush >= 1.0:
+                    self._flush()
+                    last_flush = time.monotonic()
+                t6 = clock()
+
+                st.frames += 1
+                if st.first_result_s is None:
+                    st.first_result_s = time.monotonic() - st.started
+                    self.notifier.ready()
+                self.notifier.watchdog()
+                if self.profile:
+                    for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t4 - t3, (t3 - t2) + (t5 - t4),
+                                                 t6 - t5)):
+                        st.stage_s[name].append(dt)
+                if st.frames % 30 == 0:
+                    self.notifier.status(f"{st.frames / (time.monotonic() - st.started):.1f} fps, "
+                                         f"{len(faces)} face(s)")
+                if max_frames and st.frames >= max_frames:
+                    self.stop("max_frames reached")
+        finally:
+            self._shutdown()
+        return st
+
+    def _emit(self, events: list[Event]) -> None:
+        self.stats.events += len(events)
+        for s in self.sinks:
+            s.handle(events)
+
+    def _flush(self) -> None:
+        for s in self.sinks:
+            s.flush()
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        st = self.stats
+        st.elapsed_s = time.monotonic() - st.started
+        # A video file's events follow its own timeline; end them on it too.
+        live = self.source.source.live or self._last_time is None
+        now = time.time() if live else self._last_time
+        events = self.tracker.close(now)
+        last = self.summary.flush(now)
+        if last is not None:
+            events.append(last)
+        src = self.source
+        events.append(Event("stopped", now, extra={
+            "reason": self._stop_reason or "error", "frames": st.frames,
+            "fps": round(st.fps, 1), "bad_frames": src.bad_frames,
+            "source_failures": src.failures}))
+        try:
+            self._emit(events)
+        finally:
+            for s in self.sinks:
+                try:
+                    s.close()
+                except Exception as exc:  # one broken sink must not keep others from closing
+                    log.error("closing %s failed: %s", s.name, exc)
+            self.source.close()
+            self.detector.close()
+
+    # --- optional face crops (privacy: off by default) ----------------------------------------
+    def _faces_folder(self) -> Path:
+        d = Path(self.cfg.monitor.faces_dir or Path(self.cfg.log.dir) / "faces")
+        d.mkdir(parents=True, exist_ok=True)
+        log.warning("save_faces is on: face crops are stored in %s", d)
+        return d
+
+    def _save_faces(self, image: np.ndarray, events: list[Event]) -> None:
+        for e in events:
+            if e.kind == "face_appeared" and e.box is not None:
+                x, y, w, h = self.classifier.crop_box(e.box, image.shape)
+                cv2.imwrite(str(self._faces_dir / f"track{e.track_id}_{int(e.time * 1000)}.jpg"),
+                            image[y:y + h, x:x + w])
+
+
+def dominant(faces: list[TrackedFace], labels: tuple[str, ...]) -> str | None:
+    """The room's emotion now: the label with the largest summed smoothed probability."""
+    if not faces:
+        return None
+    if len(faces) == 1:
+        return faces[0].emotion
+    return labels[int(np.sum([f.scores for f in faces], axis=0).argmax())]

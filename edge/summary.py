@@ -1,0 +1,52 @@
+"""Per-interval room summary: faces seen, each emotion's share of face-time, the dominant one."""
+from __future__ import annotations
+
+import numpy as np
+
+from .events import Event, TrackedFace
+
+
+class Summary:
+    def __init__(self, labels: tuple[str, ...], interval: float):
+        self.labels = labels
+        self.interval = interval
+        self._index = {label: i for i, label in enumerate(labels)}
+        self._start: float | None = None
+        self._last: float | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.face_time = np.zeros(len(self.labels))  # seconds of face-time per emotion
+        self.tracks: set[int] = set()
+        self.frames = 0
+
+    def add(self, t: float, faces: list[TrackedFace]) -> Event | None:
+        """Account one frame; returns a summary event when an interval is complete."""
+        if self._start is None:
+            self._start = self._last = t
+        dt = min(max(t - self._last, 0.0), 1.0)  # a stalled source must not count as face-time
+        self._last = t
+        self.frames += 1
+        for f in faces:
+            self.face_time[self._index[f.emotion]] += dt
+            self.tracks.add(f.track_id)
+        if t - self._start >= self.interval:
+            return self.flush(t)
+        return None
+
+    def flush(self, t: float) -> Event | None:
+        """The summary of the interval so far (None if no frame was seen)."""
+        if self._start is None or self.frames == 0:
+            return None
+        span = max(t - self._start, 1e-9)
+        total = self.face_time.sum()
+        share = {lab: round(float(v / total), 3) for lab, v in zip(self.labels, self.face_time)} \
+            if total > 0 else {}
+        dominant = self.labels[int(self.face_time.argmax())] if total > 0 else None
+        ev = Event("summary", t, emotion=dominant, extra={
+            "interval_s": round(span, 1), "faces_seen": len(self.tracks),
+            "emotion_share": share, "dominant": dominant, "frames": self.frames,
+            "fps": round(self.frames / span, 1)})
+        self._start = t
+        self._reset()
+        return ev
