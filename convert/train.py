@@ -38,6 +38,7 @@ class TrainConfig:
     class_weight: str = "sqrt"         # none | sqrt | balanced
     label_smoothing: float = 0.0
     limit: int = 0                     # use only the first N training faces (smoke runs)
+    val_limit: int = 0                 # score only the first N val faces (smoke runs)
     seed: int = 1
     input_size: int = 0                # 0: the model's default
 
@@ -78,6 +79,8 @@ def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarra
         lab = fer.ferplus_majority(val.ferplus)
         val = val.subset(lab >= 0, "val scored against FER+ majority labels")
         val.y = lab[lab >= 0]
+    if cfg.val_limit:
+        val = val.subset(np.arange(min(cfg.val_limit, len(val))), f"val limited to {cfg.val_limit}")
     y_val = np.eye(n_classes, dtype=np.float32)[val.y]
     return train, val, y_train, y_val
 
@@ -195,3 +198,13 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
               verbose=verbose)
     return state
+
+
+def export_model(src: Path, dst: Path) -> Path:
+    """A run's checkpoint without its optimizer state: the Keras model that ships."""
+    import keras
+
+    model = keras.models.load_model(src, compile=False)  # compile=False: no optimizer state
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    model.save(dst)
+    return dst

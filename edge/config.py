@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 import tomllib
 import types
 import typing
@@ -78,12 +79,18 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
     (``{"source": {"uri": "0"}}``, e.g. from CLI flags), validated the same way."""
     raw: dict[str, Any] = {}
     where = "config"
+    if os.environ.get("LOGS_DIRECTORY"):  # systemd's LogsDirectory=; the file may override it
+        raw["log"] = {"dir": os.environ["LOGS_DIRECTORY"].split(":")[0]}
     if path is not None:
         path = Path(path)
         where = str(path)
         try:
             with path.open("rb") as f:
-                raw = tomllib.load(f)
+                for section, values in tomllib.load(f).items():
+                    if isinstance(values, dict) and isinstance(raw.get(section), dict):
+                        raw[section].update(values)
+                    else:
+                        raw[section] = values
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
         except tomllib.TOMLDecodeError as exc:
@@ -173,16 +180,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def reference() -> str:
-    """The config reference as TOML with every key, its default and its doc (for docs and
-    for ``emotion-edge config``)."""
-    lines = []
+    """The config reference as TOML with every key, its default and its doc: this is
+    ``edge/default.toml`` (a test keeps the two the same) and ``emotion-edge config``."""
+    lines = ["# emotion-edge configuration. Every key is optional: what is left out keeps the",
+             "# default shown here. Check a file with: emotion-edge config --validate FILE",
+             ""]
     for section, cls in SECTIONS.items():
         lines.append(f"[{section}]")
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else \
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None
             doc = f.metadata.get("doc", "")
-            lines.append(f"# {doc}" if doc else "#")
+            lines += ["# " + line for line in textwrap.wrap(doc, 86)]
             lines.append(f"{f.name} = {_toml(default)}" if default is not None
                          else f"# {f.name} = (unset)")
         lines.append("")

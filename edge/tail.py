@@ -157,23 +157,28 @@ def _end_of_last_line(fd: int) -> int:
 
 
 def _chain(path: Path) -> list[tuple[int, tuple[int, int]]]:
-    """(index, (dev, inode)) of path (index 0) and its rotated copies path.N, oldest first."""
-    pattern = re.compile(re.escape(path.name) + r"(?:\.(\d+))?")
-    found = []
+    """(index, (dev, inode)) of path (index 0) and its rotated copies path.N, oldest first.
+
+    Names are looked at in rising index order: rotation moves files up one name at a time,
+    so a rotation during the scan can show a file twice (kept once) but never hide one."""
+    pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
     try:
-        names = os.listdir(path.parent)
+        top = max((int(m.group(1)) for m in map(pattern.fullmatch, os.listdir(path.parent)) if m),
+                  default=0)
     except OSError:
         return []
-    for name in names:
-        m = pattern.fullmatch(name)
-        if not m:
-            continue
+    found: list[tuple[int, tuple[int, int]]] = []
+    seen: set[tuple[int, int]] = set()
+    for i in range(top + 2):
         try:
-            st = os.stat(path.parent / name)
+            st = os.stat(path if i == 0 else path.with_name(f"{path.name}.{i}"))
         except OSError:
-            continue            # renamed away between listdir and stat
-        found.append((int(m.group(1) or 0), (st.st_dev, st.st_ino)))
-    found.sort(reverse=True)
+            continue
+        ino = (st.st_dev, st.st_ino)
+        if ino not in seen:
+            seen.add(ino)
+            found.append((i, ino))
+    found.reverse()
     return found
 
 

@@ -114,6 +114,9 @@ def test_tail_command_survives_the_sinks_own_rotation(tmp_path):
         [str(tmp_path / "events.jsonl"), "--from-start", "--json", "-n", str(n), "--poll", "0.002"],
         out, io.StringIO()))
     cmd.start()
+    deadline = time.monotonic() + 10
+    while not out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.005)                 # the reader has opened the first file
     for i in range(1, n):
         sink.handle([Event("face_appeared", T0 + i, track_id=i, emotion="happy", score=0.5)])
         sink.flush()                      # rotates about every 3 lines

@@ -1,0 +1,572 @@
+#!/usr/bin/env bash
+# install.sh: install the edge emotion monitor.
+#
+#   sudo ./install.sh               Raspberry Pi (or any Debian): a service that runs at boot
+#   ./install.sh --local [--dev]    laptop / CI: ./.venv, no root, no systemd
+#
+# Every step says "nothing to do" when it is already done, so running it again (after a
+# git pull, or after fixing a problem it reported) is always safe. ./install.sh --help
+set -euo pipefail
+
+APP=emotion-edge
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CONSTRAINTS="$SRC/systemd/pi-constraints.txt"
+SHIPPED_MODELS=(emotion_int8.tflite emotion_int8.json)
+
+usage() {
+	cat <<'EOF'
+Usage: ./install.sh [OPTIONS]
+
+Installs the edge emotion monitor.
+
+  (no option)     Raspberry Pi / Debian install, needs root (sudo ./install.sh):
+                  apt packages, a venv in /opt/emotion-edge/venv, the models in
+                  /opt/emotion-edge/models, /etc/emotion-edge/config.toml (only if you
+                  have none), the emotion-edge user, and the emotion-edge service,
+                  enabled at boot and started.
+  --local         Laptop / CI: create ./.venv with python3 (3.11 or newer), install
+                  this folder into it (editable) and fetch the face models into
+                  ./models. No root, no systemd, no apt.
+  --dev           With --local: also the host toolchain and test tools
+                  (TensorFlow, matplotlib, pytest).
+  --no-start      Enable the service at boot but do not start or check it now
+                  (e.g. the camera is not plugged in yet).
+  --uninstall     Stop and remove the service, the venv and the models. Keeps your
+                  config (/etc/emotion-edge) and event logs (/var/log/emotion-edge).
+                  With --local: removes ./.venv.
+  --purge         With --uninstall: also remove config, logs, state and the user.
+  --root DIR      Install under DIR instead of / (tests, image building): files are
+                  written below DIR, and every command that would change the system
+                  (apt-get, useradd, systemctl, chown, pip, ...) is printed as
+                  "would run: ..." instead of being run.
+  -h, --help      Show this help.
+
+Environment: PYTHON picks the interpreter for --local (default: python3).
+EOF
+}
+
+# --- output ----------------------------------------------------------------------------
+
+say() { printf '%s\n' "$*"; }
+step() { printf '==> %s: %s\n' "$1" "$2"; }
+die() {
+	printf 'install.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+# A command line as you would type it (arguments with spaces are quoted).
+shown() {
+	local a out=()
+	for a in "$@"; do
+		if [[ $a =~ ^[][A-Za-z0-9_./:=@,+%-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+	done
+	printf '%s\n' "${out[*]}"
+}
+
+# Run a command that changes the system, or with --root only print it.
+run() {
+	if [[ -n $ROOT ]]; then
+		say "    would run: $(shown "$@")"
+	else
+		say "    running: $(shown "$@")"
+		"$@"
+	fi
+}
+
+# --- small helpers -----------------------------------------------------------------------
+
+# Copy $1 to $2 with mode $3 unless $2 already has the same bytes; says what it did.
+# Returns 0 when it wrote the file, 1 when it was unchanged.
+copy_if_changed() {
+	local src=$1 dst=$2 mode=$3
+	if [[ -f $dst ]] && cmp -s "$src" "$dst"; then
+		if [[ $(stat -c %a "$dst") != "${mode#0}" ]]; then
+			chmod "$mode" "$dst"
+			say "    fixed mode $mode: $dst"
+			return 0
+		fi
+		return 1
+	fi
+	install -D -m "$mode" "$src" "$dst"
+	say "    wrote $dst"
+	return 0
+}
+
+sha256_of() { sha256sum "$@" | cut -d' ' -f1; }
+
+# Fingerprint of what a non-editable install is built from: a git pull that changes any
+# of it reinstalls the package; an unchanged tree skips pip entirely.
+source_fingerprint() {
+	local files
+	# (find complains about, and skips, the optional files that are absent)
+	files=$(cd "$SRC" && { find pyproject.toml README.md LICENSE edge convert systemd/pi-constraints.txt \
+		-type f ! -path '*/__pycache__/*' ! -name '*.pyc' 2>/dev/null || true; } | LC_ALL=C sort)
+	(cd "$SRC" && printf '%s\n' "$files" | xargs -r -d '\n' sha256sum) | sha256_of
+}
+
+# Stamp for --local: pyproject.toml's hash plus the extras installed (editable install,
+# so source edits need no reinstall). Printed as "sha=<hash> extras=<a,b>".
+local_stamp_wanted() { printf 'sha=%s extras=%s\n' "$(sha256_of "$SRC/pyproject.toml")" "$1"; }
+
+# Is a stamp good enough? Same pyproject hash and the wanted extras all installed.
+stamp_covers() { # stamp_line wanted_extras
+	local line=$1 wanted=$2 have extra
+	[[ ${line%% *} == "sha=$(sha256_of "$SRC/pyproject.toml")" ]] || return 1
+	have=",${line##*extras=},"
+	for extra in ${wanted//,/ }; do
+		[[ $have == *",$extra,"* ]] || return 1
+	done
+}
+
+# The default config with every setting commented out: the file documents every key,
+# and what is left commented keeps the built-in default (and systemd's log folder).
+commented_config() {
+	cat <<'EOF'
+# /etc/emotion-edge/config.toml: settings of the emotion-edge service.
+# Every setting below is commented out and shows its default. To change one, remove
+# the "# " in front of it, edit the value, then: sudo systemctl restart emotion-edge
+# Check the file first with:
+#   /opt/emotion-edge/venv/bin/emotion-edge config --validate /etc/emotion-edge/config.toml
+# The log folder is /var/log/emotion-edge (set by systemd) unless [log] dir says otherwise.
+# install.sh never overwrites this file; config.toml.default beside it is the newest
+# reference copy, refreshed on every install: compare them after an upgrade.
+
+EOF
+	sed -E 's/^([A-Za-z0-9_]+[[:space:]]*=)/# \1/' "$1"
+}
+
+merge_extras() { printf '%s,%s\n' "$1" "$2" | tr ',' '\n' | sed '/^$/d' | LC_ALL=C sort -u | paste -sd, -; }
+
+python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo "?"; }
+
+# --- system (Raspberry Pi) install -------------------------------------------------------
+
+set_system_paths() {
+	OPT="$ROOT/opt/$APP"
+	VENV="$OPT/venv"
+	MODELS="$OPT/models"
+	ETC="$ROOT/etc/$APP"
+	UNIT="$ROOT/etc/systemd/system/$APP.service"
+	LINK="$ROOT/usr/local/bin/$APP"
+	SYSTEM_PYTHON=/usr/bin/python3
+	# Real-system state (users, services) is only queried without --root.
+	SYSTEMD_UP=0
+	if [[ -z $ROOT && -d /run/systemd/system ]]; then SYSTEMD_UP=1; fi
+}
+
+need_root() {
+	if [[ -z $ROOT && $EUID -ne 0 ]]; then
+		die "this needs root: run  sudo ./install.sh $*  (or ./install.sh --local on a laptop)"
+	fi
+}
+
+check_platform() {
+	local arch
+	arch=$(uname -m)
+	case $arch in
+	aarch64 | x86_64) ;;
+	*) die "a 64-bit OS is needed (this one is $arch; LiteRT has no 32-bit build): flash Raspberry Pi OS (64-bit)" ;;
+	esac
+}
+
+pkg_installed() {
+	[[ -z $ROOT ]] && [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+pkg_available() {
+	local candidate
+	candidate=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	[[ -n $candidate && $candidate != "(none)" ]]
+}
+
+is_raspberry_pi_os() { grep -rqs 'archive\.raspberrypi\.' /etc/apt/sources.list /etc/apt/sources.list.d/; }
+
+step_apt() {
+	if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+		step "apt packages" "no apt here (not Debian / Raspberry Pi OS): skipped; you need Python 3.11+ with venv"
+		return
+	fi
+	local required=(python3 python3-venv python3-numpy) optional=(python3-picamera2 python3-lgpio)
+	local install=() skipped=() pkg
+	for pkg in "${required[@]}"; do
+		pkg_installed "$pkg" || install+=("$pkg")
+	done
+	# picamera2 and lgpio come from the Raspberry Pi archive; elsewhere they are skipped
+	# (a USB camera or a video file needs neither).
+	for pkg in "${optional[@]}"; do
+		if pkg_installed "$pkg"; then continue; fi
+		if [[ -n $ROOT ]] || is_raspberry_pi_os || pkg_available "$pkg"; then install+=("$pkg"); else skipped+=("$pkg"); fi
+	done
+	local note=""
+	((${#skipped[@]})) && note=" (${skipped[*]}: not in this system's apt sources, skipped; the Pi camera module and GPIO LEDs need them)"
+	if ((${#install[@]} == 0)); then
+		step "apt packages" "nothing to do$note"
+		return
+	fi
+	step "apt packages" "installing ${install[*]}$note"
+	run apt-get update -q || die "apt-get update failed (network?); run sudo ./install.sh again"
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${install[@]}" ||
+		die "apt-get install failed (see above); run sudo ./install.sh again"
+}
+
+has_group() {
+	if [[ -n $ROOT ]]; then grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null; else getent group "$1" >/dev/null; fi
+}
+has_user() {
+	if [[ -n $ROOT ]]; then grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null; else getent passwd "$1" >/dev/null; fi
+}
+user_in_group() { # user group
+	if [[ -n $ROOT ]]; then
+		grep -Eq "^$2:[^:]*:[^:]*:(.*,)?$1(,|$)" "$ROOT/etc/group" 2>/dev/null
+	else
+		id -nG "$1" 2>/dev/null | tr ' ' '\n' | grep -qx "$2"
+	fi
+}
+
+step_user() {
+	local did=0 g add=()
+	for g in video gpio; do
+		if ! has_group "$g"; then
+			run groupadd --system "$g"
+			did=1
+		fi
+	done
+	if ! has_user "$APP"; then
+		run useradd --system --user-group --home-dir "/var/lib/$APP" --no-create-home \
+			--shell /usr/sbin/nologin --comment "Edge emotion monitor" "$APP"
+		did=1
+	fi
+	for g in video gpio; do
+		user_in_group "$APP" "$g" || add+=("$g")
+	done
+	if ((${#add[@]})); then
+		run usermod --append --groups "$(IFS=,; echo "${add[*]}")" "$APP"
+		did=1
+	fi
+	if ((did)); then
+		step "user $APP" "in groups video and gpio (camera and GPIO access)"
+	else
+		step "user $APP" "nothing to do"
+	fi
+}
+
+step_venv() {
+	if [[ -z $ROOT ]]; then
+		[[ -x $SYSTEM_PYTHON ]] || die "$SYSTEM_PYTHON not found: install python3 (apt-get install python3-venv)"
+		python_ok "$SYSTEM_PYTHON" ||
+			die "Python 3.11 or newer is needed; $SYSTEM_PYTHON is $(python_version "$SYSTEM_PYTHON") (use Raspberry Pi OS Bookworm)"
+	fi
+	if [[ -x $VENV/bin/python ]] && grep -qi '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg" 2>/dev/null; then
+		step "venv" "nothing to do ($VENV)"
+		return
+	fi
+	step "venv" "creating $VENV (sees apt's numpy, picamera2 and lgpio)"
+	# --clear: a venv without system site-packages (old install) is rebuilt.
+	run "$SYSTEM_PYTHON" -m venv --clear --system-site-packages "$VENV"
+	CHANGED=1
+}
+
+step_pip() {
+	local stamp="$VENV/.$APP-stamp" want
+	want="system $(source_fingerprint)"
+	if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+		step "python packages" "nothing to do (same source as installed)"
+		return
+	fi
+	step "python packages" "installing $APP and its pinned dependencies ($CONSTRAINTS)"
+	if [[ -n $ROOT ]]; then
+		run "$VENV/bin/python" -m pip install --constraint "$CONSTRAINTS" "$SRC"
+		return
+	fi
+	# Build from a clean copy: a root-owned build/ or *.egg-info left in the checkout
+	# would break a later --local install by the normal user.
+	local build name parts=(pyproject.toml edge convert) ok=1
+	for name in README.md LICENSE LICENSE.txt; do
+		if [[ -e $SRC/$name ]]; then parts+=("$name"); fi
+	done
+	build=$(mktemp -d)
+	tar -C "$SRC" --exclude=__pycache__ --exclude='*.pyc' -cf - "${parts[@]}" | tar -C "$build" -xf -
+	run "$VENV/bin/python" -m pip install --disable-pip-version-check --constraint "$CONSTRAINTS" "$build" || ok=0
+	rm -rf "$build"
+	((ok)) || die "pip could not install the packages (network? see above); run sudo ./install.sh again"
+	# The apt-built picamera2/lgpio need apt's numpy: say where numpy comes from.
+	say "    numpy: $("$VENV/bin/python" -c 'import numpy; print(numpy.__version__, "from", numpy.__file__.rsplit("/", 2)[0])')"
+	printf '%s\n' "$want" >"$stamp"
+	CHANGED=1
+}
+
+step_models() {
+	local name path wrote=0
+	install -d -m 0755 "$MODELS"
+	for name in "${SHIPPED_MODELS[@]}"; do
+		[[ -f $SRC/models/$name ]] || die "models/$name is missing from $SRC: clone the repository again"
+		if copy_if_changed "$SRC/models/$name" "$MODELS/$name" 0644; then wrote=1; fi
+	done
+	# Face models already fetched into this checkout (--local) are copied, not downloaded again.
+	for path in "$SRC"/models/face_detection_*.tflite; do
+		[[ -f $path ]] || continue
+		if copy_if_changed "$path" "$MODELS/${path##*/}" 0644; then wrote=1; fi
+	done
+	if compgen -G "$MODELS/face_detection_*.tflite" >/dev/null; then
+		if ((wrote)); then step "models" "updated ($MODELS)"; else step "models" "nothing to do"; fi
+	else
+		step "models" "fetching the face-detector models into $MODELS"
+		run "$VENV/bin/python" -m edge.detectors.fetch_models --dest "$MODELS"
+		wrote=1
+	fi
+	if ((wrote)); then CHANGED=1; fi
+}
+
+step_config() {
+	local default="$SRC/edge/default.toml" tmp
+	[[ -f $default ]] || die "edge/default.toml is missing from $SRC: clone the repository again"
+	install -d -m 0755 "$ETC"
+	tmp=$(mktemp)
+	commented_config "$default" >"$tmp"
+	copy_if_changed "$tmp" "$ETC/config.toml.default" 0644 || true
+	if [[ -e $ETC/config.toml ]]; then
+		rm -f "$tmp"
+		step "config" "kept your $ETC/config.toml (new defaults: config.toml.default)"
+		# A config the service cannot read would stop it at boot: repair the group.
+		if [[ -z $ROOT && $(stat -c %G "$ETC/config.toml") != "$APP" && $(stat -c %A "$ETC/config.toml") != ???????r* ]]; then
+			run chgrp "$APP" "$ETC/config.toml"
+		fi
+		return
+	fi
+	# 0640 root:emotion-edge: it may hold a camera URL with a password.
+	install -m 0640 "$tmp" "$ETC/config.toml"
+	rm -f "$tmp"
+	run chown "root:$APP" "$ETC/config.toml"
+	step "config" "wrote $ETC/config.toml (all defaults; edit it to change settings)"
+}
+
+step_unit() {
+	local wrote=0
+	if copy_if_changed "$SRC/systemd/$APP.service" "$UNIT" 0644; then wrote=1; fi
+	install -d -m 0755 "$OPT/docs"
+	copy_if_changed "$SRC/docs/raspberry-pi.md" "$OPT/docs/raspberry-pi.md" 0644 || true
+	copy_if_changed "$SRC/systemd/README.md" "$OPT/docs/systemd.md" 0644 || true
+	# The technician's commands (emotion-edge tail ...) on the PATH.
+	if [[ $(readlink "$LINK" 2>/dev/null) != "/opt/$APP/venv/bin/$APP" ]]; then
+		install -d -m 0755 "$(dirname "$LINK")"
+		ln -sfn "/opt/$APP/venv/bin/$APP" "$LINK"
+		say "    linked $LINK"
+		wrote=1
+	fi
+	if ((wrote)); then
+		step "service unit" "installed $UNIT"
+		if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
+		UNIT_CHANGED=1
+	else
+		step "service unit" "nothing to do"
+	fi
+}
+
+# The check opens the camera and claims the GPIO pins, which a running service holds:
+# so it runs before the service starts (fresh install, or a restart after an upgrade).
+run_check() {
+	local check=(runuser -u "$APP" -- env "LOGS_DIRECTORY=/var/log/$APP" "CONFIGURATION_DIRECTORY=/etc/$APP"
+		"EMOTION_EDGE_MODELS=/opt/$APP/models" "/opt/$APP/venv/bin/$APP" check --config "/etc/$APP/config.toml")
+	if [[ -n $ROOT ]]; then
+		run "${check[@]}"
+		return
+	fi
+	install -d -m 0750 -o "$APP" -g "$APP" "/var/log/$APP" "/var/lib/$APP"
+	say "    running: ${check[*]}"
+	# lgpio writes FIFOs into the working directory: use the service's.
+	if ! (cd "/var/lib/$APP" && "${check[@]}"); then
+		die "installed, but the check above failed. Fix what it says (see docs/raspberry-pi.md,
+  Troubleshooting), then run sudo ./install.sh again: it will start the service."
+	fi
+}
+
+step_service() {
+	if [[ -n $ROOT ]]; then
+		run systemctl enable "$APP"
+		if ((START)); then
+			run_check
+			run systemctl start "$APP"
+			step "service" "enabled at boot, checked and started"
+		else
+			step "service" "enabled at boot, not started (--no-start)"
+		fi
+		return
+	fi
+	if ((!SYSTEMD_UP)); then
+		systemctl enable "$APP" >/dev/null 2>&1 || die "systemctl enable $APP failed"
+		step "service" "enabled at boot; systemd is not running here (image build?), not started"
+		return
+	fi
+	local enabled=1 active=1
+	systemctl is-enabled --quiet "$APP" 2>/dev/null || enabled=0
+	systemctl is-active --quiet "$APP" 2>/dev/null || active=0
+	if ((!enabled)); then run systemctl enable "$APP" || die "systemctl enable $APP failed"; fi
+	if ((!START)); then
+		step "service" "enabled at boot, not started (--no-start)"
+		return
+	fi
+	if ((active && !CHANGED && !UNIT_CHANGED)); then
+		local status
+		status=$(systemctl show -p StatusText --value "$APP" 2>/dev/null || true)
+		step "service" "nothing to do: running${status:+ ($status)}"
+		return
+	fi
+	if ((active)); then run systemctl stop "$APP"; fi
+	run_check
+	# A unit that hit its start limit (e.g. while the camera was unplugged) needs a reset.
+	systemctl reset-failed "$APP" >/dev/null 2>&1 || true
+	# Type=notify: this returns once the daemon says READY=1, or fails.
+	run systemctl start "$APP" ||
+		die "the service did not start: see  journalctl -u $APP -n 50  and docs/raspberry-pi.md"
+	step "service" "enabled at boot and running"
+}
+
+system_install() {
+	need_root
+	check_platform
+	set_system_paths
+	CHANGED=0 UNIT_CHANGED=0
+	say "Installing $APP from $SRC${ROOT:+ under $ROOT (commands are only printed)}"
+	step_apt
+	step_user
+	step_venv
+	step_pip
+	step_models
+	step_config
+	step_unit
+	step_service
+	say "Done. Follow it with:  journalctl -u $APP -f"
+	say "Events:                $APP tail /var/log/$APP/events.jsonl"
+	say "Settings:              /etc/$APP/config.toml, then: sudo systemctl restart $APP"
+}
+
+system_uninstall() {
+	need_root --uninstall
+	set_system_paths
+	if [[ -f $UNIT ]]; then
+		if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then
+			run systemctl disable --now "$APP" || true
+		else
+			run systemctl disable "$APP" || true
+		fi
+		rm -f "$UNIT"
+		if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
+		step "service" "stopped, disabled and removed $UNIT"
+	else
+		step "service" "nothing to do (not installed)"
+	fi
+	if [[ -e $OPT || -L $LINK ]]; then
+		rm -rf "$OPT"
+		rm -f "$LINK"
+		step "program" "removed $OPT (venv, models) and $LINK"
+	else
+		step "program" "nothing to do"
+	fi
+	if ((PURGE)); then
+		rm -rf "$ETC" "$ROOT/var/log/$APP" "$ROOT/var/lib/$APP" "$ROOT/etc/systemd/system/$APP.service.d"
+		step "data" "removed config, logs and state"
+		if has_user "$APP"; then run userdel "$APP"; fi
+		step "user $APP" "removed (the video and gpio groups stay)"
+	else
+		step "kept" "$ETC (your config), $ROOT/var/log/$APP (event logs), the $APP user; --uninstall --purge removes them"
+	fi
+}
+
+# --- laptop / CI install -----------------------------------------------------------------
+
+local_install() {
+	local py=${PYTHON:-python3} venv="$SRC/.venv" extras="" stamp_file line want
+	command -v "$py" >/dev/null 2>&1 || die "$py not found: install Python 3.11 or newer"
+	python_ok "$py" || die "Python 3.11 or newer is needed; $py is $(python_version "$py")"
+	((DEV)) && extras="host,test"
+	say "Installing $APP for development in $venv"
+
+	if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c '' 2>/dev/null; then
+		step "venv" "nothing to do"
+	else
+		step "venv" "creating $venv with $py ($(python_version "$py"))"
+		"$py" -m venv --clear "$venv" ||
+			die "could not create $venv (on Debian/Ubuntu: sudo apt install python3-venv)"
+	fi
+
+	stamp_file="$venv/.$APP-stamp"
+	line=$(cat "$stamp_file" 2>/dev/null || true)
+	if stamp_covers "$line" "$extras"; then
+		step "python packages" "nothing to do (pyproject.toml unchanged${extras:+, extras $extras installed})"
+	else
+		# Keep extras installed earlier (a --dev venv stays a --dev venv).
+		if [[ $line == sha=* ]]; then extras=$(merge_extras "${line##*extras=}" "$extras"); fi
+		step "python packages" "installing $APP (editable)${extras:+ with extras $extras}"
+		(cd "$SRC" && "$venv/bin/python" -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}") ||
+			die "pip install failed (network? see above); run ./install.sh --local again"
+		local_stamp_wanted "$extras" >"$stamp_file"
+	fi
+
+	if compgen -G "$SRC/models/face_detection_*.tflite" >/dev/null; then
+		step "face models" "nothing to do"
+	else
+		step "face models" "fetching into $SRC/models"
+		"$venv/bin/python" -m edge.detectors.fetch_models --dest "$SRC/models" ||
+			die "could not fetch the face-detector models (see above)"
+	fi
+	say "Done. Try:  .venv/bin/emotion-edge run"
+	((DEV)) && say "Tests:     .venv/bin/python -m pytest"
+	return 0
+}
+
+local_uninstall() {
+	if [[ -d $SRC/.venv ]]; then
+		rm -rf "$SRC/.venv"
+		step "venv" "removed $SRC/.venv"
+	else
+		step "venv" "nothing to do"
+	fi
+}
+
+# --- main --------------------------------------------------------------------------------
+
+main() {
+	LOCAL=0 DEV=0 START=1 UNINSTALL=0 PURGE=0 ROOT=""
+	while (($#)); do
+		case $1 in
+		--local) LOCAL=1 ;;
+		--dev) DEV=1 ;;
+		--no-start) START=0 ;;
+		--uninstall) UNINSTALL=1 ;;
+		--purge) PURGE=1 ;;
+		--root)
+			[[ $# -ge 2 && -n $2 ]] || die "--root needs a folder"
+			ROOT=$2
+			shift
+			;;
+		--root=*) ROOT=${1#--root=} ;;
+		-h | --help)
+			usage
+			return 0
+			;;
+		*) die "unknown option '$1' (see ./install.sh --help)" ;;
+		esac
+		shift
+	done
+	if ((DEV && !LOCAL)); then die "--dev goes with --local (the Pi never needs TensorFlow)"; fi
+	if ((PURGE && !UNINSTALL)); then die "--purge goes with --uninstall"; fi
+	if [[ -n $ROOT ]]; then
+		((LOCAL)) && die "--root is for the system install, not --local"
+		[[ -d $ROOT ]] || die "--root $ROOT: no such folder"
+		ROOT=$(cd "$ROOT" && pwd)
+		[[ $ROOT != / ]] || ROOT=""
+	fi
+	if ((LOCAL)); then
+		if ((UNINSTALL)); then local_uninstall; else local_install; fi
+	elif ((UNINSTALL)); then
+		system_uninstall
+	else
+		system_install
+	fi
+}
+
+# Sourcing the file (tests) defines the functions without running anything.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

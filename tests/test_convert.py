@@ -1,0 +1,152 @@
+"""Host toolchain on real FER2013 data: loaders, FER+ labels, training, evaluation, quantization."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import MODELS, ROOT
+from convert import data as fer
+
+pytest.importorskip("tensorflow", reason="the host toolchain needs the 'host' extra")
+
+
+@pytest.fixture(scope="module")
+def val(fer_npz):
+    return fer.load_npz(fer_npz, "val")
+
+
+def run_convert(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "convert", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# --- loaders and labels ------------------------------------------------------------------
+
+def test_three_formats_load_the_same_faces(val, tmp_path):
+    faces, labels = val.x[:40], val.y[:40]
+    csv_path = tmp_path / "fer2013.csv"
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for img, y in zip(faces, labels):
+            w.writerow([int(y), " ".join(map(str, img.ravel())), "PublicTest"])
+        w.writerow([0, " ".join(["0"] * 48 * 48), "Training"])  # another split: ignored
+    folder = tmp_path / "faces"
+    for i, (img, y) in enumerate(zip(faces, labels)):
+        d = folder / fer.CLASSES[y]
+        d.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(d / f"{i:03d}.png"), img)
+
+    from_csv = fer.load_faces(csv_path, "val")
+    from_folder = fer.load_faces(folder)
+    assert np.array_equal(from_csv.x, faces) and np.array_equal(from_csv.y, labels)
+    # folders are read class by class: compare as sets of (label, pixels)
+    key = lambda x, y: sorted((int(a), b.tobytes()) for a, b in zip(y, x))  # noqa: E731
+    assert key(from_folder.x, from_folder.y) == key(faces, labels)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, fer_npz):
+    with pytest.raises(fer.DataError, match="no such file"):
+        fer.load_faces(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,pixels\n0,1 2 3\n")
+    with pytest.raises(fer.DataError, match="missing column.*emotion"):
+        fer.load_csv(bad)
+    short = tmp_path / "short.csv"
+    short.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+    with pytest.raises(fer.DataError, match="3 pixels, expected 2304"):
+        fer.load_csv(short)
+    shape = tmp_path / "shape.npz"
+    np.savez(shape, x_train=np.zeros((2, 32, 32), np.uint8), y_train=np.zeros(2, np.uint8))
+    with pytest.raises(fer.DataError, match="shape"):
+        fer.load_npz(shape, "train")
+    with pytest.raises(fer.DataError, match="no split 'test'"):
+        fer.load_npz(fer_npz, "test")
+    r = run_convert("evaluate", tmp_path / "nope.keras")
+    assert r.returncode == 2 and "no such model file" in r.stderr
+
+
+def test_ferplus_majority_follows_the_definition():
+    # columns: neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    votes = np.array([
+        [0, 6, 0, 0, 0, 0, 0, 0, 4, 0],    # happy
+        [3, 0, 0, 0, 3, 0, 0, 0, 0, 0],    # tie anger/neutral -> angry (earlier in FER2013)
+        [2, 0, 0, 0, 0, 0, 0, 0, 5, 3],    # unknown outvotes every emotion -> left out
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 9],    # not a face -> left out
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],    # no votes -> left out
+        [-1] * 10,                         # unknown -> left out
+        [0, 0, 0, 0, 0, 0, 0, 8, 2, 0],    # only contempt (not a FER2013 class) -> left out
+    ], np.int8)
+    assert fer.ferplus_majority(votes).tolist() == [3, 0, -1, -1, -1, -1, -1]
+
+
+def test_cleaning_handles_the_known_faults(fer_npz):
+    train = fer.load_npz(fer_npz, "train")
+    val = fer.load_npz(fer_npz, "val")
+    clean = fer.clean_training_set(train, val, target="ferplus-votes")
+    hashes = fer.pixel_hashes(clean.x)
+    assert len(set(hashes)) == len(hashes), "duplicates left in"
+    assert not np.isin(hashes, fer.pixel_hashes(val.x)).any(), "val faces leak into train"
+    assert (clean.x.reshape(len(clean), -1).std(1) >= 3).all(), "blank images left in"
+    assert (fer.ferplus_majority(clean.ferplus) >= 0).all()
+    assert 25_000 < len(clean) < len(train)
+
+
+# --- training, evaluation, quantization ------------------------------------------------------
+
+def test_short_training_run_lowers_the_loss(tmp_path):
+    r = run_convert("train", "--model", "baseline_cnn", "--target", "fer2013",
+                    "--limit", "768", "--val-limit", "256", "--epochs", "4", "--lr", "0.001",
+                    "--warmup-epochs", "0", "--class-weight", "none", "--run", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-2000:]
+    with (tmp_path / "run" / "log.csv").open() as f:
+        losses = [float(row["loss"]) for row in csv.DictReader(f)]
+    assert len(losses) == 4
+    assert losses[-1] < 0.9 * losses[0], losses
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["epoch"] == 3 and (tmp_path / "run" / "best.keras").exists()
+    # resuming a finished run trains nothing more
+    r = run_convert("train", "--model", "baseline_cnn", "--target", "fer2013", "--epochs", "4",
+                    "--run", tmp_path / "run")
+    assert "already trained" in r.stdout
+
+
+def test_shipped_int8_model_on_val_slice():
+    """The shipped model, run by the device's code, on 1000 val faces.
+
+    Floor: 0.70 against FER+ majority labels. The model card reports about 0.8 on all of
+    val; 0.70 leaves room for a 1000-face slice's sampling spread (about +-1.3 points) and
+    still fails for a broken preprocessing path (a wrong scale or channel order drops a
+    model like this to the 0.3-0.5 of predicting neutral/happy)."""
+    r = run_convert("evaluate", MODELS / "emotion_int8.tflite", "--labels", "ferplus",
+                    "--limit", "1000", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["n"] > 950
+    assert rep["accuracy"] > 0.70, rep["accuracy"]
+    assert set(rep["per_class_recall"]) == set(fer.CLASSES)
+    assert rep["fer2013"]["accuracy"] > 0.55
+
+
+def test_quantize_keeps_float_argmax(tmp_path):
+    out = tmp_path / "q.tflite"
+    r = run_convert("quantize", MODELS / "emotion.keras", "-o", out, "--calib", "140",
+                    "--target", "ferplus-votes")
+    assert r.returncode == 0, r.stderr[-2000:]
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["input_quantization"]["dtype"] == "int8"
+    assert side["output_quantization"]["dtype"] == "int8"
+    assert side["ops"]["float"] == [], side["ops"]   # every op int8
+    assert side["val"]["argmax_agreement"] > 0.97
+    assert abs(side["val"]["float_accuracy"] - side["val"]["int8_accuracy"]) < 0.01
+    # and refuses when the threshold cannot be met
+    r = run_convert("quantize", MODELS / "emotion.keras", "-o", tmp_path / "r.tflite",
+                    "--calib", "70", "--max-drop", "-100")
+    assert r.returncode == 1 and "refused" in r.stdout
+    assert not (tmp_path / "r.tflite").exists()
