@@ -276,7 +276,7 @@ step_pip() {
 	fi
 	step "python packages" "installing $APP and its pinned dependencies ($CONSTRAINTS)"
 	if [[ -n $ROOT ]]; then
-		run "$VENV/bin/python" -m pip install --constraint "$CONSTRAINTS" "$SRC"
+		run "$VENV/bin/python" -m pip install --disable-pip-version-check --constraint "$CONSTRAINTS" "$SRC"
 		return
 	fi
 	# Build from a clean copy: a root-owned build/ or *.egg-info left in the checkout
@@ -312,7 +312,8 @@ step_models() {
 		if ((wrote)); then step "models" "updated ($MODELS)"; else step "models" "nothing to do"; fi
 	else
 		step "models" "fetching the face-detector models into $MODELS"
-		run "$VENV/bin/python" -m edge.detectors.fetch_models --dest "$MODELS"
+		run "$VENV/bin/python" -m edge.detectors.fetch_models --dest "$MODELS" ||
+			die "could not fetch the face-detector models (network? see above); run sudo ./install.sh again"
 		wrote=1
 	fi
 	if ((wrote)); then CHANGED=1; fi
@@ -376,8 +377,7 @@ run_check() {
 	say "    running: ${check[*]}"
 	# lgpio writes FIFOs into the working directory: use the service's.
 	if ! (cd "/var/lib/$APP" && "${check[@]}"); then
-		die "installed, but the check above failed. Fix what it says (see docs/raspberry-pi.md,
-  Troubleshooting), then run sudo ./install.sh again: it will start the service."
+		die "installed, but the check above failed: fix what it says (docs/raspberry-pi.md, Troubleshooting), then run sudo ./install.sh again to start the service"
 	fi
 }
 

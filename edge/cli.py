@@ -132,7 +132,14 @@ def cmd_config(args) -> int:
 
 def cmd_tail(args) -> int:
     from . import tail
-    return tail.main(args.rest)
+
+    rest = list(args.rest)
+    if not any(Path(a).exists() for a in rest):  # no log named: the configured one
+        cfg = load(default_config_path())
+        configured = Path(cfg.log.dir) / cfg.log.file
+        if configured.exists():
+            rest.append(str(configured))
+    return tail.main(rest)
 
 
 def cmd_bench(args) -> int:

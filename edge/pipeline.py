@@ -117,11 +117,10 @@ class Monitor:
         max_frames = self.cfg.monitor.max_frames
         gray: np.ndarray | None = None
         clock = time.perf_counter
-        last_flush = time.monotonic()
         try:
             while not self.stopping:
                 t0 = clock()
-                frame = self.source.next(lambda: self.stopping)
+                frame = self.source.next(lambda: self.stopping, self.notifier.watchdog)
                 if frame is None:
                     self.stop("end of stream" if not self.stopping else self._stop_reason)
                     break
@@ -161,9 +160,6 @@ class Monitor:
                     s.update(result)
                 if events:
                     self._emit(events)
-                if time.monotonic() - last_flush >= 1.0:
-                    self._flush()
-                    last_flush = time.monotonic()
                 t6 = clock()
 
                 st.frames += 1
@@ -188,10 +184,6 @@ class Monitor:
         self.stats.events += len(events)
         for s in self.sinks:
             s.handle(events)
-
-    def _flush(self) -> None:
-        for s in self.sinks:
-            s.flush()
 
     def _shutdown(self) -> None:
         self.notifier.stopping()

@@ -21,9 +21,9 @@ class TrackerConfig:
         "doc": "minimum overlap (IoU) for a detection to continue a track"})
     max_missed: int = field(default=8, metadata={
         "doc": "detector runs a track may go unseen before it counts as left"})
-    min_hits: int = field(default=2, metadata={
-        "doc": "detections needed before a track counts as a face (filters one-off false "
-               "positives)"})
+    min_hits: int = field(default=5, metadata={
+        "doc": "detections needed before a track counts as a face (filters brief false "
+               "positives such as a cartoon face in passing)"})
     smoothing: float = field(default=0.3, metadata={
         "doc": "weight of the newest frame in the moving average of probabilities (0..1]"})
     hold_frames: int = field(default=3, metadata={

@@ -157,7 +157,7 @@ def test_root_install_prints_every_system_command(src, root):
     assert cmds[find(cmds, "/usr/bin/python3", "-m", "venv")] == [
         "/usr/bin/python3", "-m", "venv", "--clear", "--system-site-packages", venv]
     assert cmds[find(cmds, f"{venv}/bin/python", "-m", "pip")] == [
-        f"{venv}/bin/python", "-m", "pip", "install", "--constraint",
+        f"{venv}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--constraint",
         str(src / "systemd/pi-constraints.txt"), str(src)]
     assert cmds[find(cmds, f"{venv}/bin/python", "-m", "edge.detectors.fetch_models")][-2:] == [
         "--dest", str(root / "opt/emotion-edge/models")]

@@ -145,8 +145,9 @@ def test_close_turns_off_and_releases_the_pins(factory, clock):
     sink = make(factory, clock)
     sink.update(frame(["happy", "angry"]))
     assert on_pins(factory) == {17, 5}
+    assert not sink.closed
     sink.close()
-    assert on_pins(factory) == set() and sink.lit == set()
+    assert sink.closed and on_pins(factory) == set() and sink.lit == set()
     assert all(factory.pin(p).function == "input" for p in [*PINS.values(), HEART])
     again = [LED(p, pin_factory=factory) for p in [*PINS.values(), HEART]]  # no GPIOPinInUse
     for led in again:

@@ -54,10 +54,13 @@ def test_follow_waits_for_new_lines_and_for_the_new_file(tmp_path):
     path = tmp_path / "events.jsonl"
     append(path, "old")                   # before we start: not shown without --from-start
     got: list[str] = []
+    stats = FollowStats()
     t = threading.Thread(target=lambda: got.extend(
-        follow(path, poll=0.005, max_lines=3, idle_timeout=10)))
+        follow(path, poll=0.005, max_lines=3, idle_timeout=10, stats=stats)))
     t.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while stats.files == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)                 # until the reader has opened the file
     append(path, "n1")
     time.sleep(0.05)
     rotate(path)
@@ -187,4 +190,57 @@ def test_format_record_for_each_kind():
                                   "frames": 890, "fps": 14.83}) == \
         "summary 60 s: 4 faces  happy 75%  sad 25%  dominant happy  14.8 fps"
     assert line("stopped", extra={"reason": "signal"}) == "stopped  reason=signal"
+    assert line("started", extra={"version": "0.1.0", "labels": ["happy", "sad"]}) == \
+        "started  version=0.1.0  labels=happy,sad"
     assert line("something_new", track_id=1, extra={"k": 1}) == "something_new face #1  k=1"
+
+
+# -- the console sink speaks the same lines -------------------------------------------------
+
+class CountingStream(io.StringIO):
+    flushes = 0
+
+    def flush(self):
+        self.flushes += 1
+        super().flush()
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_console_sink_one_line_per_event_and_status_only_at_its_interval():
+    import numpy as np
+    from edge.events import FrameResult, TrackedFace
+    from edge.sinks.console import ConsoleConfig, ConsoleSink
+
+    now = [0.0]
+    out = CountingStream()
+    sink = ConsoleSink(ConsoleConfig(status_interval=30), stream=out, clock=lambda: now[0])
+    sink.handle([Event("face_appeared", T0, track_id=3, emotion="happy", score=0.82),
+                 Event("face_left", T0 + 12.4, track_id=3, extra={"duration_s": 12.4})])
+    lines = out.getvalue().splitlines()
+    assert [x.split(" ", 1)[1] for x in lines] == ["face #3 appeared  happy 0.82",
+                                                  "face #3 left after 12.4 s"]
+    assert out.flushes == 1                       # one flush per batch
+    face = TrackedFace(3, (0, 0, 9, 9), "happy", 0.8, np.zeros(7))
+    for i in range(300):                          # 20 s of frames at 15 fps: no output
+        now[0] = i / 15
+        sink.update(FrameResult(i, T0 + i / 15, [face], "happy"))
+    assert out.getvalue().splitlines() == lines
+    for i in range(300, 600):                     # past 30 s: one status line
+        now[0] = i / 15
+        sink.update(FrameResult(i, T0 + i / 15, [face], "happy"))
+    status = out.getvalue().splitlines()[2:]
+    assert len(status) == 1
+    assert "status  1 face (#3 happy)  dominant happy  frame 450" in status[0]
+
+
+def test_console_sink_survives_a_broken_stdout():
+    from edge.sinks.console import ConsoleSink
+
+    sink = ConsoleSink(stream=BrokenStream())
+    sink.handle([Event("started", T0)])
+    sink.handle([Event("stopped", T0 + 1)])
+    assert sink.write_errors == 2

@@ -21,7 +21,8 @@ class Sink(ABC):
         """Record or show events. Must not raise for I/O trouble: count it and go on."""
 
     def flush(self) -> None:
-        """Make what was handled durable (called at least once a second)."""
+        """Make what was handled durable. A sink that buffers must flush on its own
+        schedule (the log sink's writer thread does, every second), never per frame."""
 
     def close(self) -> None:
         """Flush and release resources; called once at shutdown."""

@@ -89,8 +89,16 @@ def format_record(rec: dict[str, Any]) -> str:
         if "emotion" in rec:
             text += f" {emotion}{score}"
     used = _BASE_KEYS | _USED_EXTRA.get(kind, set())
-    rest = "  ".join(f"{k}={v}" for k, v in rec.items() if k not in used)
+    rest = "  ".join(f"{k}={_plain(v)}" for k, v in rec.items() if k not in used)
     return f"{_hms(rec)} {text}" + (f"  {rest}" if rest else "")
+
+
+def _plain(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    if isinstance(v, dict):
+        return ",".join(f"{k}:{x}" for k, x in v.items())
+    return str(v)
 
 
 def _float(x: Any) -> float:

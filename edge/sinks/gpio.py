@@ -147,6 +147,7 @@ class GpioSink(Sink):
         self._beat_at = 0.0
         self._half = cfg.heartbeat_period / 2
         self._per_emotion = cfg.mode == "per-emotion"
+        self._closed = False
         try:
             with warnings.catch_warnings():
                 # gpiozero warns about each pin library it could not load; our error says it all.
@@ -174,6 +175,11 @@ class GpioSink(Sink):
     @property
     def heartbeat_on(self) -> bool:
         return self._beat_on
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has released the pins (like gpiozero devices)."""
+        return self._closed
 
     # -- the sink ------------------------------------------------------------------------
 
@@ -227,6 +233,7 @@ class GpioSink(Sink):
 
     def close(self) -> None:
         """Turn everything off and give the pins back."""
+        self._closed = True
         devices = [*self._leds.values(), self._rgb, self._heart]
         self._leds, self._rgb, self._heart = {}, None, None
         self._lit, self._beat_on = frozenset(), False

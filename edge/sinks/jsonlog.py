@@ -193,14 +193,14 @@ class JsonLogSink(Sink):
         with self._lock:
             batch, self._pending = self._pending, deque()
         written = 0
+        if self._reopen:
+            self._reopen = False
+            self._close_fd()
+        if not batch:
+            return      # nothing to do; the file is (re)opened with the next line
         try:
-            if self._reopen:
-                self._reopen = False
-                self._close_fd()
             if self._fd is None or self._file_replaced():
                 self._open()
-            if not batch:
-                return
             for line in batch:
                 if self._needs_rotation(len(line)):
                     self._rotate()

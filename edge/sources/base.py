@@ -67,7 +67,9 @@ class ResilientSource:
         self.source.open()
         self._open = True
 
-    def next(self, should_stop=lambda: False) -> Frame | None:
+    def next(self, should_stop=lambda: False, alive=lambda: None) -> Frame | None:
+        """The next frame; ``alive()`` is called while waiting to reconnect, so the
+        systemd watchdog sees a daemon that is waiting, not hung."""
         delay, bad_in_a_row = self.backoff0, 0
         while not should_stop():
             if not self._open:
@@ -79,7 +81,7 @@ class ResilientSource:
                 except SourceError as exc:
                     log.warning("source %s: still failing (%s); retrying in %.1f s",
                                 self.source.name, exc, delay)
-                    self._sleep(delay, should_stop)
+                    self._sleep(delay, should_stop, alive)
                     delay = min(delay * 2, self.max_backoff)
                     continue
             try:
@@ -105,9 +107,10 @@ class ResilientSource:
         return None
 
     @staticmethod
-    def _sleep(seconds: float, should_stop) -> None:
+    def _sleep(seconds: float, should_stop, alive) -> None:
         end = time.monotonic() + seconds
         while not should_stop() and time.monotonic() < end:
+            alive()
             time.sleep(min(0.1, end - time.monotonic()))
 
     def _close_quietly(self) -> None:
