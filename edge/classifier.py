@@ -73,6 +73,8 @@ class EmotionModel:
 
     def __init__(self, path: str | Path, threads: int = 1, sidecar: str | Path | None = None):
         self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
         self.sidecar = Sidecar.load(Path(sidecar) if sidecar else self.path.with_suffix(".json"))
         self.interpreter = load_interpreter(self.path, threads, self.sidecar.sha256)
         inp = self.interpreter.get_input_details()[0]

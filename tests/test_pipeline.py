@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import cv2
 import pytest
 
 from conftest import MODELS, ROOT
@@ -19,7 +19,7 @@ from edge.events import FrameResult
 from edge.pipeline import Monitor
 from edge.sinks.base import Sink
 from edge.sinks.gpio import GpioSink
-from edge.sources import SourceError
+from edge.sources import EndOfStream, SourceError
 from edge.sources.opencv import OpenCVSource
 
 EMOTION_EDGE = [sys.executable, "-m", "edge"]
@@ -131,6 +131,8 @@ class UnpluggedCamera(OpenCVSource):
         self.reads += 1
         if self.reads in self.fail_at:
             raise SourceError("device disconnected")
+        if self.cap.get(cv2.CAP_PROP_POS_FRAMES) >= self.cap.get(cv2.CAP_PROP_FRAME_COUNT):
+            raise EndOfStream  # the clip is over: so is the "camera"
         return super().read()
 
     def close(self):

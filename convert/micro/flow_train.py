@@ -16,15 +16,15 @@ from . import flowset
 
 @dataclass
 class FlowTrainConfig:
-    epochs: int = field(default=60, metadata={"doc": "fixed number of epochs (no early stopping)"})
-    batch_size: int = field(default=64, metadata={"doc": "mini-batch size"})
-    lr: float = field(default=3e-3, metadata={"doc": "peak learning rate (AdamW, cosine decay)"})
+    epochs: int = field(default=40, metadata={"doc": "fixed number of epochs (no early stopping)"})
+    batch_size: int = field(default=32, metadata={"doc": "mini-batch size"})
+    lr: float = field(default=5e-3, metadata={"doc": "peak learning rate (AdamW, cosine decay)"})
     weight_decay: float = field(default=1e-3, metadata={"doc": "AdamW weight decay"})
     flip: bool = field(default=True, metadata={
-        "doc": "add each clip mirrored (u sign-flipped): faces are near-symmetric"})
+        "doc": "mirror a random half of each batch (u sign-flipped): faces are near-symmetric"})
     class_weight: str = field(default="balanced", metadata={
         "doc": "none | balanced: weight classes by inverse frequency (UF1/UAR weigh classes equally)"})
-    width: int = field(default=8, metadata={"doc": "conv filters per flow stream"})
+    width: int = field(default=6, metadata={"doc": "conv filters per flow stream"})
     dropout: float = field(default=0.5, metadata={"doc": "dropout before the dense layer"})
 
     def __post_init__(self):
@@ -48,9 +48,7 @@ class FlowTrainConfig:
 
 def training_arrays(x: np.ndarray, y: np.ndarray, cfg: FlowTrainConfig
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model inputs, one-hot targets and sample weights (flip added when configured)."""
-    if cfg.flip:
-        x, y = np.concatenate([x, flowset.flip(x)]), np.concatenate([y, y])
+    """Model inputs, one-hot targets and per-sample class weights."""
     k = len(flowset.CLASSES)
     counts = np.maximum(np.bincount(y, minlength=k), 1).astype(np.float64)
     w = np.ones(k) if cfg.class_weight == "none" else counts.sum() / (k * counts)
@@ -71,7 +69,7 @@ class FlowTrainer:
         keras.utils.set_random_seed(seed)
         self.model = micro_flow_net.build(len(flowset.CLASSES), width=cfg.width,
                                           dropout=cfg.dropout)
-        steps = cfg.epochs * int(np.ceil(n_train * (2 if cfg.flip else 1) / cfg.batch_size))
+        steps = cfg.epochs * int(np.ceil(n_train / cfg.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps)
         self.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
                            loss="categorical_crossentropy")
@@ -85,10 +83,24 @@ class FlowTrainer:
         self.model.set_weights(self._init)
         for v in self.model.optimizer.variables:  # moments and the step count (the schedule)
             v.assign(np.zeros(v.shape, v.dtype))
-        xi, yi, wi = training_arrays(x, y, self.cfg)
-        self.model.fit(xi, yi, sample_weight=wi, batch_size=self.cfg.batch_size,
-                       epochs=self.cfg.epochs, shuffle=True, verbose=0)
+        self.model.fit(self._dataset(x, y, fold_seed), epochs=self.cfg.epochs, verbose=0)
         return self.model
+
+    def _dataset(self, x: np.ndarray, y: np.ndarray, fold_seed: int):
+        import tensorflow as tf
+
+        xi, yi, wi = training_arrays(x, y, self.cfg)
+        ds = tf.data.Dataset.from_tensor_slices((xi, yi, wi)).shuffle(
+            len(xi), seed=self.seed * 1000 + fold_seed, reshuffle_each_iteration=True)
+        ds = ds.batch(self.cfg.batch_size)
+        if self.cfg.flip:
+            def mirror(xb, yb, wb):
+                # Input space is pixel/127.5 - 1, so 255 - u (the mirrored u) is simply -u.
+                flipped = tf.concat([-xb[:, :, ::-1, :1], xb[:, :, ::-1, 1:]], axis=-1)
+                pick = tf.random.uniform((tf.shape(xb)[0], 1, 1, 1)) < 0.5
+                return tf.where(pick, flipped, xb), yb, wb
+            ds = ds.map(mirror)
+        return ds
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict(flowset.to_input(x), batch_size=512, verbose=0)

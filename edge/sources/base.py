@@ -98,8 +98,11 @@ class ResilientSource:
                         return None
                     continue  # one unreadable frame in a file: skip it
                 self.failures += 1
-                log.warning("source %s failed (%s): reopening", self.source.name, exc)
+                log.warning("source %s failed (%s): reopening in %.1f s", self.source.name,
+                            exc, delay)
                 self._close_quietly()
+                self._sleep(delay, should_stop, alive)  # a camera that opens but gives no
+                delay = min(delay * 2, self.max_backoff)  # frames must not spin the CPU
                 continue
             frame = Frame(image, self.index, self.source.timestamp())
             self.index += 1

@@ -1,0 +1,192 @@
+"""The leave-one-subject-out protocol for the flow set: per-fold predictions (cached, so a
+rerun or a cut-off run resumes), the logistic-regression floor, and the MEGC 2019 table.
+
+Every prediction for a subject comes from a model that never saw that subject, and nothing
+is chosen on the left-out subject (fixed epochs, no best-epoch picking).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import flowset
+from .flow_train import FlowTrainConfig, FlowTrainer
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class LosoRun:
+    name: str
+    probs: list[np.ndarray]                 # one (N, 3) array per seed, pooled over folds
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _fold_file(cache: Path | None, what: str, subject: str) -> Path | None:
+    return None if cache is None else cache / what / (subject.replace("/", "_") + ".npy")
+
+
+def _cache_dir(cache: Path | None, cfg: FlowTrainConfig) -> Path | None:
+    if cache is None:
+        return None
+    digest = hashlib.sha1(cfg.key().encode()).hexdigest()[:10]
+    d = cache / f"flow_net-{digest}"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "config.txt").write_text(cfg.key() + "\n")
+    return d
+
+
+def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ...],
+                 cache: Path | None = None, int8_seeds: tuple[int, ...] = (),
+                 calib: int = 200, log: Log = print) -> tuple[LosoRun, LosoRun | None]:
+    """Float LOSO predictions for each seed; for ``int8_seeds`` also each fold's model
+    quantized (calibrated on that fold's training clips only) and run in LiteRT."""
+    cdir = _cache_dir(cache, cfg)
+    t0 = time.time()
+    runs, runs8 = [], []
+    for seed in seeds:
+        probs = np.zeros((len(fs), len(flowset.CLASSES)), np.float32)
+        probs8 = np.zeros_like(probs) if seed in int8_seeds else None
+        trainer = None
+        folds = list(flowset.loso_folds(fs.subject))
+        for k, (subject, train, test) in enumerate(folds):
+            f = _fold_file(cdir, f"seed{seed}", subject)
+            f8 = _fold_file(cdir, f"seed{seed}-int8", subject)
+            if f is not None and f.exists() and (probs8 is None or f8.exists()):
+                probs[test] = np.load(f)
+                if probs8 is not None:
+                    probs8[test] = np.load(f8)
+                continue
+            trainer = trainer or FlowTrainer(cfg, seed, len(train))
+            t = time.time()
+            model = trainer.fit(fs.x[train], fs.y[train], fold_seed=k)
+            probs[test] = trainer.predict(fs.x[test])
+            if probs8 is not None:
+                probs8[test] = int8_predict(model, fs.x[train], fs.x[test], calib, seed)
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                np.save(f, probs[test])
+                if probs8 is not None:
+                    f8.parent.mkdir(parents=True, exist_ok=True)
+                    np.save(f8, probs8[test])
+            log(f"seed {seed} fold {k + 1}/{len(folds)} {subject}: {len(test)} clips, "
+                f"{time.time() - t:.1f} s")
+        runs.append(probs)
+        if probs8 is not None:
+            runs8.append(probs8)
+    name = f"micro_flow_net ({len(seeds)} seeds)"
+    out = LosoRun(name, runs, time.time() - t0, [cfg.key()])
+    out8 = LosoRun(f"micro_flow_net int8 ({len(runs8)} seed)", runs8, 0.0,
+                   [f"per-fold int8, calibrated on {calib} training clips of the fold"]) \
+        if runs8 else None
+    return out, out8
+
+
+def int8_predict(model, x_train: np.ndarray, x_test: np.ndarray, calib: int, seed: int
+                 ) -> np.ndarray:
+    """Quantize ``model`` (calibrated on training clips only) and run ``x_test`` in LiteRT."""
+    from edge.micro.model import FlowModel
+
+    from ..quantize import to_int8_tflite
+    rng = np.random.default_rng(seed)
+    rep = x_train[rng.permutation(len(x_train))[:calib]]
+    tflite = to_int8_tflite(model, flowset.to_input(rep), full_int8=True)
+    return FlowModel(content=tflite, sidecar=flow_sidecar()).predict_many(x_test)
+
+
+def flow_sidecar():
+    from edge.micro.model import FlowSidecar
+
+    from ..zoo import micro_flow_net
+    return FlowSidecar(flowset.CLASSES, (flowset.SIZE, flowset.SIZE), micro_flow_net.CHANNELS,
+                       flowset.PIXEL_SCALE, flowset.PIXEL_OFFSET)
+
+
+def run_logreg(fs: flowset.FlowSet, cache: Path | None = None, log: Log = print) -> LosoRun:
+    """The floor: scikit-learn's default LogisticRegression (C=1) on raw pixels / 255."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise RuntimeError("the logistic-regression floor needs scikit-learn "
+                           "(pip install scikit-learn)") from None
+    f = None if cache is None else cache / "logreg_c1.npy"
+    if f is not None and f.exists():
+        return LosoRun("logistic regression (pixels)", [np.load(f)], 0.0, ["cached"])
+    t0 = time.time()
+    x = fs.x.reshape(len(fs), -1).astype(np.float64) / 255.0
+    probs = np.zeros((len(fs), len(flowset.CLASSES)), np.float32)
+    for subject, train, test in flowset.loso_folds(fs.subject):
+        m = LogisticRegression(C=1.0, max_iter=5000).fit(x[train], fs.y[train])
+        probs[test] = m.predict_proba(x[test])
+    log(f"logistic regression LOSO: {time.time() - t0:.0f} s")
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.save(f, probs)
+    return LosoRun("logistic regression (pixels)", [probs], time.time() - t0)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+SLICES = ("all", *flowset.DATASETS)
+
+
+def scores(fs: flowset.FlowSet, probs: np.ndarray) -> dict[str, tuple[float, float]]:
+    """UF1, UAR on pooled predictions: for the full set and for each dataset."""
+    pred = probs.argmax(1)
+    out = {}
+    for s in SLICES:
+        m = np.ones(len(fs), bool) if s == "all" else fs.dataset == s
+        out[s] = flowset.uf1_uar(fs.y[m], pred[m])
+    return out
+
+
+@dataclass
+class Summary:
+    name: str
+    mean: dict[str, tuple[float, float]]
+    std: dict[str, tuple[float, float]]
+    n_seeds: int
+    ensemble: dict[str, tuple[float, float]] | None = None
+
+
+def summarize(fs: flowset.FlowSet, run: LosoRun) -> Summary:
+    per_seed = [scores(fs, p) for p in run.probs]
+    mean = {s: tuple(float(np.mean([r[s][i] for r in per_seed])) for i in (0, 1)) for s in SLICES}
+    std = {s: tuple(float(np.std([r[s][i] for r in per_seed])) for i in (0, 1)) for s in SLICES}
+    ens = scores(fs, np.mean(run.probs, axis=0)) if len(run.probs) > 1 else None
+    return Summary(run.name, mean, std, len(run.probs), ens)
+
+
+# Full-set UF1 / UAR as quoted in the shared README (published LOSO results, not rerun here).
+PUBLISHED = (("STSTNet (Liong et al. 2019)", 0.7353, 0.7605),
+             ("OFF-ApexNet (Gan et al. 2019)", 0.72, 0.71),
+             ("EMR, MEGC 2019 winner (Liu et al. 2019)", 0.79, 0.78),
+             ("HTNet (Wang et al. 2024)", 0.8603, 0.8475))
+
+
+def _cell(m: tuple[float, float], s: tuple[float, float] | None) -> str:
+    if s is None or (s[0] == 0 and s[1] == 0):
+        return f"{m[0]:.4f} / {m[1]:.4f}"
+    return f"{m[0]:.4f}±{s[0]:.3f} / {m[1]:.4f}±{s[1]:.3f}"
+
+
+def table(summaries: list[Summary]) -> str:
+    """Markdown: UF1 / UAR, full set and per dataset (mean ± std over seeds)."""
+    head = "| model | " + " | ".join(f"{s} UF1 / UAR" for s in SLICES) + " |"
+    lines = [head, "|" + " --- |" * (len(SLICES) + 1)]
+    for sm in summaries:
+        label = sm.name + (f", mean±sd of {sm.n_seeds} seeds" if sm.n_seeds > 1 else "")
+        lines.append(f"| {label} | " + " | ".join(
+            _cell(sm.mean[s], sm.std[s] if sm.n_seeds > 1 else None) for s in SLICES) + " |")
+        if sm.ensemble:
+            lines.append(f"| {sm.name}, seed ensemble (mean probabilities) | " + " | ".join(
+                _cell(sm.ensemble[s], None) for s in SLICES) + " |")
+    for name, uf1, uar in PUBLISHED:
+        lines.append(f"| {name} (published) | {uf1:.4f} / {uar:.4f} | | | |")
+    return "\n".join(lines)
