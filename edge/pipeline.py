@@ -156,10 +156,10 @@ class Monitor:
                 if self._faces_dir is not None:
                     self._save_faces(image, events)
                 result = FrameResult(frame.index, now, faces, dominant(faces, self.labels))
-                for s in self.sinks:
-                    s.update(result)
                 if events:
                     self._emit(events)
+                for s in self.sinks:
+                    s.update(result)
                 t6 = clock()
 
                 st.frames += 1

@@ -148,6 +148,9 @@ class GpioSink(Sink):
         self._half = cfg.heartbeat_period / 2
         self._per_emotion = cfg.mode == "per-emotion"
         self._closed = False
+        # On mock pins nobody can see an LED: say what it shows instead (only on change).
+        from gpiozero.pins.mock import MockFactory
+        self._narrate = isinstance(self.factory, MockFactory)
         try:
             with warnings.catch_warnings():
                 # gpiozero warns about each pin library it could not load; our error says it all.
@@ -227,6 +230,14 @@ class GpioSink(Sink):
             for label in labels - self._lit:
                 self._leds[label].on()
         self._lit = labels
+        if self._narrate:
+            if self._rgb is not None:
+                label = next(iter(labels), None)
+                shown = f"RGB {self._colours[label]} ({label})" if label else "RGB off"
+            else:
+                shown = ", ".join(f"{lab} (GPIO{self.config.pins[lab]})"
+                                  for lab in sorted(labels)) or "all off"
+            print(f"         LEDs (mock pins): {shown}", flush=True)
 
     def handle(self, events: Sequence[Event]) -> None:
         """Events change nothing here: the LEDs follow the per-frame state."""

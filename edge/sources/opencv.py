@@ -56,14 +56,18 @@ class OpenCVSource(FrameSource):
                 ok = self.cap.grab()
         if not ok:
             raise SourceError(f"{self.name}: no frame")
-        ok, self._frame = self.cap.retrieve(self._frame)  # reuse the buffer
-        if not ok or self._frame is None:
-            raise SourceError(f"{self.name}: unreadable frame")
         self._pos += 1
         if self.realtime and self.fps:
+            # Like a camera: wait when early, drop frames when the pipeline falls behind.
             delay = self._t0 + self._pos / self.fps - time.time()
             if delay > 0:
                 time.sleep(delay)
+            while delay < -1.0 / self.fps and not self._at_end() and self.cap.grab():
+                self._pos += 1
+                delay += 1.0 / self.fps
+        ok, self._frame = self.cap.retrieve(self._frame)  # reuse the buffer
+        if not ok or self._frame is None:
+            raise SourceError(f"{self.name}: unreadable frame")
         return self._frame
 
     def _at_end(self) -> bool:
