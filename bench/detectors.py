@@ -30,7 +30,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.detectors import DetectorConfig, FaceDetector, create_detector  # noqa: E402
-from edge.detectors.haar import HaarDetector  # noqa: E402
+from edge.detectors import haar  # noqa: E402
 
 SHARED = Path(os.environ.get("EMOTION_SHARED_DIR", ROOT.parent / "shared")) / "data"
 NO_FACE_VIDEO = "pyfeat_no_face.mp4"
@@ -71,15 +71,19 @@ class Result:
 
 
 def variants(min_face: int) -> list[Variant]:
+    """Each detector at a few thresholds; the shipped defaults are marked."""
+    default = DetectorConfig()
     out = []
     for sf, mn in ((1.1, 3), (1.1, 5), (1.1, 8), (1.2, 5), (1.2, 8)):
-        out.append(Variant(f"haar sf={sf} nb={mn}",
-                           lambda sf=sf, mn=mn: HaarDetector(min_face=min_face, scale_factor=sf,
-                                                             min_neighbors=mn)))
+        mark = " (haar default)" if (sf, mn) == (haar.SCALE_FACTOR, haar.MIN_NEIGHBORS) else ""
+        out.append(Variant(f"haar sf={sf} nb={mn}{mark}",
+                           lambda sf=sf, mn=mn: haar.HaarDetector(
+                               min_face=min_face, scale_factor=sf, min_neighbors=mn)))
     for kind in ("blazeface-short", "blazeface-full"):
         for score in (0.5, 0.6, 0.65, 0.75):
             cfg = DetectorConfig(kind=kind, min_score=score, min_face=min_face, threads=1)
-            out.append(Variant(f"{kind} s>={score}", lambda cfg=cfg: create_detector(cfg)))
+            mark = " (default)" if (kind, score) == (default.kind, default.min_score) else ""
+            out.append(Variant(f"{kind} s>={score}{mark}", lambda cfg=cfg: create_detector(cfg)))
     return out
 
 

@@ -96,7 +96,8 @@ def test_default_ignores_the_cartoon_video(default_detector, videos):
         dets += len(default_detector.detect(frame))
     cap.release()
     assert frames > 90
-    # Bench: CARTOON_MEASURED; allow a few frames (a tracker drops one-frame blips).
+    # Bench: 3 detections in these 95 frames at the default (0.5: 29, 0.6: 6). Allow 5%:
+    # a tracker drops such one-frame blips, a broken threshold or decoder gives far more.
     assert dets <= 0.05 * frames, f"{dets} detections on {frames} cartoon frames"
 
 
@@ -110,11 +111,17 @@ def test_default_follows_the_face_video(default_detector, videos):
     assert counts == [1] * 24
 
 
+@pytest.fixture(scope="module")
+def haar_boxes(scenes):
+    """Haar's boxes on HAAR_AGREES, once (faces there are >= 68 px: min_face 60 keeps it fast)."""
+    haar = HaarDetector(min_face=60)
+    return {n: haar.detect(_img(scenes, n)) for n in HAAR_AGREES}
+
+
 @pytest.mark.parametrize("name", HAAR_AGREES)
-def test_blazeface_boxes_overlap_haar_boxes(blazeface, scenes, name):
-    img = _img(scenes, name)
-    haar = HaarDetector(min_face=24).detect(img)
-    faces = blazeface.detect(img)
+def test_blazeface_boxes_overlap_haar_boxes(blazeface, haar_boxes, scenes, name):
+    haar = haar_boxes[name]
+    faces = blazeface.detect(_img(scenes, name))
     assert len(haar) == 1 and len(faces) == 1, (haar, faces)
     assert _iou(haar[0].box, faces[0].box) >= 0.5, (haar[0].box, faces[0].box)
     assert 0.5 <= faces[0].score <= 1.0

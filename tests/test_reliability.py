@@ -6,7 +6,7 @@
 * a log disk that fills up mid-run (a real 64 kB tmpfs), then has room again;
 * SIGHUP after an outside rotator moved the log away.
 
-SIGTERM/SIGINT shutdown is covered by tests/test_pipeline.py::test_signal_flushes_the_log_and_exits_0.
+SIGTERM/SIGINT shutdown: tests/test_pipeline.py::test_signal_flushes_the_log_and_exits_0.
 """
 from __future__ import annotations
 
@@ -313,6 +313,7 @@ class FlappingCamera(FrameSource):
         self.plan = plan
         self.reads = 0
         self.refuse = 0
+        self.decoder_errors = 0
         self.opens: list[tuple[float, bool]] = []    # (monotonic time, succeeded)
         self.outages: list[tuple[float, float]] = []  # wall clock: disconnect -> frames again
         self._down_since: float | None = None
@@ -333,7 +334,17 @@ class FlappingCamera(FrameSource):
             self.refuse = self.plan[self.reads]
             self._down_since = time.time()
             raise SourceError("device disconnected")
-        image = self.inner.read()
+        for attempt in range(3):
+            try:
+                image = self.inner.read()
+                break
+            except SourceError:
+                # OpenCV's ffmpeg reader now and then fails to retrieve a frame of this clip
+                # ("Picture does not contain data"): a quirk of the stand-in file, not a
+                # camera disconnect, so it must not disturb the counts under test.
+                self.decoder_errors += 1
+                if attempt == 2:
+                    raise
         if self._down_since is not None:
             self.outages.append((self._down_since, time.time()))
             self._down_since = None
@@ -365,7 +376,7 @@ def test_camera_dropping_out_repeatedly_is_reopened_with_backoff_and_loses_no_lo
         source.release()
 
     # Every disconnect was survived and counted; every reopen attempt was made.
-    assert monitor.source.failures == len(plan)
+    assert monitor.source.failures == len(plan), source.decoder_errors
     assert source.reads == 130 + len(plan)
     assert len(source.opens) == 1 + len(plan) + sum(plan.values())
     assert sum(not ok for _, ok in source.opens) == sum(plan.values())
@@ -381,7 +392,7 @@ def test_camera_dropping_out_repeatedly_is_reopened_with_backoff_and_loses_no_lo
     during = [t for t in listener.times("WATCHDOG=1") if start <= t <= end]
     assert len(during) >= int((end - start) / PING_S) - 2, (end - start, during)
 
-    # Every event the Monitor emitted is in the log (rotated several times), byte for byte, in order.
+    # Every event the Monitor emitted is in the log (rotated meanwhile), byte for byte, in order.
     records = [json.loads(line) for line in log_lines(log_dir)]
     assert log_lines(log_dir) == recorder.lines()
     assert len(records) == stats.events > 10
@@ -432,17 +443,21 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-@pytest.mark.parametrize("queue_lines", [10_000, 3], ids=["queue-holds-all", "queue-overflows"])
+@pytest.mark.parametrize("queue_lines, max_bytes", [(10_000, 0), (3, 4096)],
+                         ids=["queue-holds-all", "queue-overflows"])
 def test_log_disk_full_mid_run_keeps_running_counts_and_catches_up(small_disk, videos,
-                                                                    queue_lines):
+                                                                    queue_lines, max_bytes):
+    """queue-holds-all: one growing file; the disk fills mid-line (a short write that must
+    be cut back). queue-overflows: one-page files (4096 B), so once full not even a short
+    line fits, and a 3-line queue overflows: the oldest waiting lines are dropped, counted."""
     log_dir = small_disk / "logs"
     cfg = make_config(log_dir, videos / CLIP, source={"loop": True, "realtime": True},
                       monitor={"summary_interval": 0.2},
-                      log={"flush_interval": 0.1, "queue_lines": queue_lines, "max_bytes": 0})
+                      log={"flush_interval": 0.1, "queue_lines": queue_lines,
+                           "max_bytes": max_bytes, "keep": 20})
     log_sink = JsonLogSink(cfg.log)
     recorder = Recorder()
     monitor = Monitor(cfg, sinks=[log_sink, recorder])
-    path = log_dir / "events.jsonl"
     thread = run_in_thread(monitor)
     try:
         wait_for(lambda: log_sink.lines_written >= 3, 60, "the first lines on disk")
@@ -451,22 +466,27 @@ def test_log_disk_full_mid_run_keeps_running_counts_and_catches_up(small_disk, v
         # Writing fails now, again and again, while frames keep being processed.
         wait_for(lambda: log_sink.write_errors >= 5 and not log_sink.healthy, 30,
                  "failed writes to the full disk")
+        on_disk = log_lines(log_dir)          # whole lines only, even on the full disk
         emitted = len(recorder.events)
-        wait_for(lambda: len(recorder.events) >= emitted + max(5, queue_lines + 3), 60,
+        more = queue_lines + 3 if queue_lines < 100 else 5   # enough to overflow a small queue
+        wait_for(lambda: len(recorder.events) >= emitted + more, 60,
                  "events emitted while the disk is full")
         assert thread.is_alive() and recorder.frames > frames_at_fill + 10
         assert not log_sink.healthy
-        data = path.read_bytes()
-        assert data.endswith(b"\n"), "a half line on the full disk"
-        on_disk_during = len(data.splitlines())
-        assert on_disk_during < len(recorder.events)
-        if queue_lines == 3:
-            assert log_sink.queued_lines <= 3 and log_sink.dropped_lines > 0
+        assert log_lines(log_dir) == on_disk == recorder.lines()[:len(on_disk)]
+        # (polled: the flusher takes the queue out while it tries, and puts it back)
+        if max_bytes == 0:
+            wait_for(lambda: log_sink.queued_lines == len(recorder.events) - len(on_disk), 10,
+                     "every line since the fault to be waiting in the queue")
+            assert log_sink.dropped_lines == 0
+        else:
+            wait_for(lambda: log_sink.queued_lines == queue_lines, 10, "a full queue")
+            assert log_sink.dropped_lines > 0
 
         filler.unlink()   # room again
         wait_for(lambda: log_sink.healthy and log_sink.queued_lines == 0, 30,
                  "the queued lines to be written")
-        assert len(path.read_bytes().splitlines()) > on_disk_during
+        assert len(log_lines(log_dir)) > len(on_disk)
     finally:
         stop_and_join(monitor, thread)
 
@@ -474,15 +494,18 @@ def test_log_disk_full_mid_run_keeps_running_counts_and_catches_up(small_disk, v
     assert json.loads(lines[0])["event"] == "started"
     assert json.loads(lines[-1])["event"] == "stopped"
     assert log_sink.write_errors >= 5
+    assert log_sink.lines_written == len(lines)
     dropped = log_sink.dropped_lines
-    if queue_lines == 10_000:
+    if max_bytes == 0:
         assert dropped == 0
         assert lines == want               # the whole outage was written afterwards, in order
     else:
-        # Exactly `dropped` lines are missing: the oldest of the outage, one contiguous run.
+        # Exactly `dropped` lines are missing: the oldest of the outage, right after what
+        # was on disk when it began; the newest waiting lines were kept and written later.
         assert dropped > 0 and len(lines) == len(want) - dropped
-        cut = next((i for i, (a, b) in enumerate(zip(lines, want)) if a != b), len(lines))
+        cut = len(on_disk)
         assert lines == want[:cut] + want[cut + dropped:]
+        assert len(list(log_dir.glob("events.jsonl.*"))) >= 1
 
 
 # --- SIGHUP after an outside rotator moved the log ----------------------------------------------
@@ -508,6 +531,10 @@ def test_sighup_reopens_the_log_after_an_outside_rotation(tmp_path, videos):
                 wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 2, 30,
                          f"a new events.jsonl after SIGHUP (round {n})")
                 assert proc.poll() is None, "SIGHUP ended the daemon"
+                # and it holds nothing open on the moved file any more
+                held = [os.readlink(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
+                        if fd.is_symlink()]
+                assert not any(h.startswith(str(old)) for h in held), held
                 rotated.append((old, old.stat().st_size))
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=20) == 0, (tmp_path / "out.txt").read_text()[-2000:]

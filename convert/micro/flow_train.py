@@ -1,5 +1,12 @@
-"""Training model B (``micro_flow_net``) on flow images: one recipe for LOSO folds and the final
-model, so the shipped model is trained exactly as the evaluated ones were.
+"""Training model B (``micro_flow_net``): one recipe for the LOSO folds and the final model,
+so the shipped model is trained exactly as the evaluated ones were.
+
+All 68 LOSO fold models train at once as one stacked network (``StackedFlowNets``): each
+conv holds every fold's filters side by side and the dense layer is one matrix per fold.
+Fold k's loss is masked to zero on subject k's clips, and nothing couples the folds (no
+BatchNorm, Adam is element-wise), so fold k's weights are exactly those of a model trained
+without subject k. On a busy CPU that is ~30x faster than 68 separate tiny Keras fits,
+which are dominated by per-op overhead.
 
 No validation split and no early stopping: with one subject left out there is nothing honest
 to stop on (stopping on the left-out subject is tuning on the test fold), so every fold
@@ -7,6 +14,7 @@ trains a fixed number of epochs with a cosine learning-rate decay.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -16,10 +24,10 @@ from . import flowset
 
 @dataclass
 class FlowTrainConfig:
-    epochs: int = field(default=40, metadata={"doc": "fixed number of epochs (no early stopping)"})
+    epochs: int = field(default=50, metadata={"doc": "fixed number of epochs (no early stopping)"})
     batch_size: int = field(default=32, metadata={"doc": "mini-batch size"})
     lr: float = field(default=5e-3, metadata={"doc": "peak learning rate (AdamW, cosine decay)"})
-    weight_decay: float = field(default=1e-3, metadata={"doc": "AdamW weight decay"})
+    weight_decay: float = field(default=1e-3, metadata={"doc": "AdamW decoupled weight decay"})
     flip: bool = field(default=True, metadata={
         "doc": "mirror a random half of each batch (u sign-flipped): faces are near-symmetric"})
     class_weight: str = field(default="balanced", metadata={
@@ -42,65 +50,151 @@ class FlowTrainConfig:
             raise ValueError(f"dropout: {self.dropout} is outside 0..1")
 
     def key(self) -> str:
-        """A short stable name for caching results of this recipe."""
+        """A stable description of this recipe (names the result cache)."""
         return "-".join(f"{k}={v}" for k, v in asdict(self).items())
 
 
-def training_arrays(x: np.ndarray, y: np.ndarray, cfg: FlowTrainConfig
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model inputs, one-hot targets and per-sample class weights."""
-    k = len(flowset.CLASSES)
+def class_weights(y: np.ndarray, mode: str, k: int = len(flowset.CLASSES)) -> np.ndarray:
     counts = np.maximum(np.bincount(y, minlength=k), 1).astype(np.float64)
-    w = np.ones(k) if cfg.class_weight == "none" else counts.sum() / (k * counts)
-    return flowset.to_input(x), np.eye(k, dtype=np.float32)[y], w[y].astype(np.float32)
+    return np.ones(k) if mode == "none" else counts.sum() / (k * counts)
 
 
-class FlowTrainer:
-    """Builds and compiles the model once and resets it for every fold: re-tracing the
-    training step per fold would cost more than training the tiny model."""
+class StackedFlowNets:
+    """``n`` independent copies of ``micro_flow_net`` in one TensorFlow graph."""
 
-    def __init__(self, cfg: FlowTrainConfig, seed: int, n_train: int):
-        import keras
-
-        from ..zoo import micro_flow_net
-
-        self.cfg = cfg
-        self.seed = seed
-        keras.utils.set_random_seed(seed)
-        self.model = micro_flow_net.build(len(flowset.CLASSES), width=cfg.width,
-                                          dropout=cfg.dropout)
-        steps = cfg.epochs * int(np.ceil(n_train / cfg.batch_size))
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps)
-        self.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
-                           loss="categorical_crossentropy")
-        self._init = self.model.get_weights()
-
-    def fit(self, x: np.ndarray, y: np.ndarray, fold_seed: int = 0):
-        """Train from the initial weights on uint8 flow images ``x`` and labels ``y``."""
-        import keras
-
-        keras.utils.set_random_seed(self.seed * 1000 + fold_seed)
-        self.model.set_weights(self._init)
-        for v in self.model.optimizer.variables:  # moments and the step count (the schedule)
-            v.assign(np.zeros(v.shape, v.dtype))
-        self.model.fit(self._dataset(x, y, fold_seed), epochs=self.cfg.epochs, verbose=0)
-        return self.model
-
-    def _dataset(self, x: np.ndarray, y: np.ndarray, fold_seed: int):
+    def __init__(self, n: int, cfg: FlowTrainConfig, seed: int):
         import tensorflow as tf
 
-        xi, yi, wi = training_arrays(x, y, self.cfg)
-        ds = tf.data.Dataset.from_tensor_slices((xi, yi, wi)).shuffle(
-            len(xi), seed=self.seed * 1000 + fold_seed, reshuffle_each_iteration=True)
-        ds = ds.batch(self.cfg.batch_size)
+        from ..zoo import micro_flow_net as zoo
+
+        self.n, self.cfg, self.k = n, cfg, len(flowset.CLASSES)
+        self.w = cfg.width
+        self.feat = zoo.POOLED * zoo.POOLED * len(zoo.CHANNELS) * self.w
+        rng = np.random.default_rng(seed)
+
+        def glorot(shape, fan_in, fan_out):
+            lim = math.sqrt(6.0 / (fan_in + fan_out))
+            return tf.Variable(rng.uniform(-lim, lim, shape).astype(np.float32))
+
+        # Keras's default initializers, per fold model: glorot-uniform kernels, zero biases.
+        self.conv_k = [glorot((3, 3, 1, n * self.w), 9, 9 * self.w) for _ in zoo.CHANNELS]
+        self.conv_b = [tf.Variable(np.zeros(n * self.w, np.float32)) for _ in zoo.CHANNELS]
+        self.dense_k = glorot((n, self.feat, self.k), self.feat, self.k)
+        self.dense_b = tf.Variable(np.zeros((n, self.k), np.float32))
+        self.params = [*self.conv_k, *self.conv_b, self.dense_k, self.dense_b]
+        self.decayed = {id(v) for v in (*self.conv_k, self.dense_k)}
+        self._m = [tf.Variable(tf.zeros_like(v)) for v in self.params]
+        self._v = [tf.Variable(tf.zeros_like(v)) for v in self.params]
+        self._step = tf.Variable(0.0)
+        self._tf_seed = int(rng.integers(2**31))
+        self._train_step = tf.function(self._train_step_py)
+        self._logits = tf.function(lambda x: self._forward(x, False))
+
+    def _forward(self, x, training: bool):
+        import tensorflow as tf
+
+        n, w = self.n, self.w
+        pooled = []
+        for i in range(len(self.conv_k)):
+            h = tf.nn.conv2d(x[..., i:i + 1], self.conv_k[i], 1, "SAME") + self.conv_b[i]
+            pooled.append(tf.nn.max_pool2d(tf.nn.relu(h), 3, 3, "SAME"))       # (B,10,10,n*w)
+        h = tf.stack(pooled, axis=3)                                            # (B,10,10,3,n*w)
+        b = tf.shape(h)[0]
+        h = tf.reshape(h, (b, 5, 2, 5, 2, 3, n, w))
+        h = tf.reduce_mean(h, axis=(2, 4))                                      # 2x2 average pool
+        h = tf.reshape(tf.transpose(h, (0, 4, 1, 2, 3, 5)), (b, n, self.feat))  # Keras flatten order
+        if training and self.cfg.dropout:
+            h = tf.nn.dropout(h, self.cfg.dropout)
+        return tf.einsum("bnf,nfk->bnk", h, self.dense_k) + self.dense_b      # (B, n, classes)
+
+    def _train_step_py(self, x, y, weight, lr):
+        """x (B,28,28,3) float input, y (B,) int, weight (B, n): class weight, 0 = not fold's."""
+        import tensorflow as tf
+
         if self.cfg.flip:
-            def mirror(xb, yb, wb):
-                # Input space is pixel/127.5 - 1, so 255 - u (the mirrored u) is simply -u.
-                flipped = tf.concat([-xb[:, :, ::-1, :1], xb[:, :, ::-1, 1:]], axis=-1)
-                pick = tf.random.uniform((tf.shape(xb)[0], 1, 1, 1)) < 0.5
-                return tf.where(pick, flipped, xb), yb, wb
-            ds = ds.map(mirror)
-        return ds
+            # Input is pixel/127.5 - 1, so the mirrored image's u (255 - u) is simply -u.
+            flipped = tf.concat([-x[:, :, ::-1, :1], x[:, :, ::-1, 1:]], axis=-1)
+            x = tf.where(tf.random.uniform((tf.shape(x)[0], 1, 1, 1)) < 0.5, flipped, x)
+        with tf.GradientTape() as tape:
+            logits = self._forward(x, True)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tf.repeat(y[:, None], self.n, axis=1), logits)
+            loss = tf.reduce_sum(ce * weight) / tf.cast(tf.shape(x)[0], tf.float32)
+        grads = tape.gradient(loss, self.params)
+        self._step.assign_add(1.0)
+        b1, b2, eps = 0.9, 0.999, 1e-7
+        c1, c2 = 1 - b1 ** self._step, 1 - b2 ** self._step
+        for p, g, m, v in zip(self.params, grads, self._m, self._v):
+            m.assign(b1 * m + (1 - b1) * g)
+            v.assign(b2 * v + (1 - b2) * g * g)
+            update = (m / c1) / (tf.sqrt(v / c2) + eps)
+            if id(p) in self.decayed:
+                update += self.cfg.weight_decay * p
+            p.assign_sub(lr * update)
+        return loss / self.n
+
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int,
+            log=None) -> list[float]:
+        """Train on uint8 clips ``x``; ``weight`` (N, n) masks each fold's clips. Returns the
+        mean loss per epoch."""
+        import tensorflow as tf
+
+        tf.random.set_seed(self._tf_seed)
+        xi, cfg = flowset.to_input(x), self.cfg
+        rng = np.random.default_rng(seed)
+        steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
+        losses, t = [], 0
+        for epoch in range(cfg.epochs):
+            order, total = rng.permutation(len(x)), 0.0
+            for s in range(0, len(x), cfg.batch_size):
+                idx = order[s:s + cfg.batch_size]
+                lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * t / steps))
+                total += float(self._train_step(tf.constant(xi[idx]), tf.constant(y[idx]),
+                                                tf.constant(weight[idx]), tf.constant(lr)))
+                t += 1
+            losses.append(total / math.ceil(len(x) / cfg.batch_size))
+            if log:
+                log(f"epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.4f}")
+        return losses
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict(flowset.to_input(x), batch_size=512, verbose=0)
+        """(N, n, classes) probabilities of every stacked model for uint8 clips ``x``."""
+        import tensorflow as tf
+
+        out = [tf.nn.softmax(self._logits(tf.constant(flowset.to_input(x[i:i + 128])))).numpy()
+               for i in range(0, len(x), 128)]
+        return np.concatenate(out)
+
+    def keras_model(self, j: int):
+        """Stacked model ``j`` as a plain ``micro_flow_net`` Keras model (to save, quantize)."""
+        from ..zoo import micro_flow_net as zoo
+
+        model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout)
+        sl = slice(j * self.w, (j + 1) * self.w)
+        for i, c in enumerate(zoo.CHANNELS):
+            model.get_layer(f"{c}_conv").set_weights([self.conv_k[i].numpy()[..., sl],
+                                                      self.conv_b[i].numpy()[sl]])
+        model.get_layer("scores").set_weights([self.dense_k.numpy()[j], self.dense_b.numpy()[j]])
+        return model
+
+
+def loso_weights(y: np.ndarray, fold: np.ndarray, n_folds: int, mode: str) -> np.ndarray:
+    """(N, n_folds): the class weight of clip i in fold k's loss, 0 where clip i is fold k's
+    test subject; class weights come from each fold's own training clips."""
+    w = np.zeros((len(y), n_folds), np.float32)
+    for k in range(n_folds):
+        train = fold != k
+        w[train, k] = class_weights(y[train], mode)[y[train]]
+    return w
+
+
+def train_final(x: np.ndarray, y: np.ndarray, cfg: FlowTrainConfig, seeds: tuple[int, ...],
+                log=None):
+    """Models trained on every clip (one per seed), as plain Keras models."""
+    out = []
+    for seed in seeds:
+        net = StackedFlowNets(1, cfg, seed)
+        net.fit(x, y, class_weights(y, cfg.class_weight)[y][:, None].astype(np.float32),
+                seed, log)
+        out.append(net.keras_model(0))
+    return out

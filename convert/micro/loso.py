@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import flowset
-from .flow_train import FlowTrainConfig, FlowTrainer
+from .flow_train import FlowTrainConfig, StackedFlowNets, loso_weights
 
 Log = Callable[[str], None]
 
@@ -26,10 +26,6 @@ class LosoRun:
     probs: list[np.ndarray]                 # one (N, 3) array per seed, pooled over folds
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-
-
-def _fold_file(cache: Path | None, what: str, subject: str) -> Path | None:
-    return None if cache is None else cache / what / (subject.replace("/", "_") + ".npy")
 
 
 def _cache_dir(cache: Path | None, cfg: FlowTrainConfig) -> Path | None:
@@ -49,40 +45,43 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
     quantized (calibrated on that fold's training clips only) and run in LiteRT."""
     cdir = _cache_dir(cache, cfg)
     t0 = time.time()
+    folds = list(flowset.loso_folds(fs.subject))
+    fold_of = np.empty(len(fs), np.int64)
+    for k, (_, _, test) in enumerate(folds):
+        fold_of[test] = k
     runs, runs8 = [], []
     for seed in seeds:
-        probs = np.zeros((len(fs), len(flowset.CLASSES)), np.float32)
-        probs8 = np.zeros_like(probs) if seed in int8_seeds else None
-        trainer = None
-        folds = list(flowset.loso_folds(fs.subject))
-        for k, (subject, train, test) in enumerate(folds):
-            f = _fold_file(cdir, f"seed{seed}", subject)
-            f8 = _fold_file(cdir, f"seed{seed}-int8", subject)
-            if f is not None and f.exists() and (probs8 is None or f8.exists()):
-                probs[test] = np.load(f)
-                if probs8 is not None:
-                    probs8[test] = np.load(f8)
-                continue
-            trainer = trainer or FlowTrainer(cfg, seed, len(train))
-            t = time.time()
-            model = trainer.fit(fs.x[train], fs.y[train], fold_seed=k)
-            probs[test] = trainer.predict(fs.x[test])
-            if probs8 is not None:
-                probs8[test] = int8_predict(model, fs.x[train], fs.x[test], calib, seed)
-            if f is not None:
-                f.parent.mkdir(parents=True, exist_ok=True)
-                np.save(f, probs[test])
-                if probs8 is not None:
-                    f8.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(f8, probs8[test])
-            log(f"seed {seed} fold {k + 1}/{len(folds)} {subject}: {len(test)} clips, "
-                f"{time.time() - t:.1f} s")
+        f = None if cdir is None else cdir / f"seed{seed}.npy"
+        f8 = None if cdir is None else cdir / f"seed{seed}-int8.npy"
+        want8 = seed in int8_seeds
+        if f is not None and f.exists() and (not want8 or f8.exists()):
+            runs.append(np.load(f))
+            if want8:
+                runs8.append(np.load(f8))
+            log(f"seed {seed}: cached in {f.parent}")
+            continue
+        t = time.time()
+        net = StackedFlowNets(len(folds), cfg, seed)
+        weight = loso_weights(fs.y, fold_of, len(folds), cfg.class_weight)
+        losses = net.fit(fs.x, fs.y, weight, seed)
+        probs = net.predict(fs.x)[np.arange(len(fs)), fold_of]     # each clip by its own fold
+        log(f"seed {seed}: {len(folds)} folds trained together in {time.time() - t:.0f} s "
+            f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
         runs.append(probs)
-        if probs8 is not None:
+        if want8:
+            t = time.time()
+            probs8 = np.zeros_like(probs)
+            for k, (subject, train, test) in enumerate(folds):
+                probs8[test] = int8_predict(net.keras_model(k), fs.x[train], fs.x[test], calib, seed)
+            log(f"seed {seed}: {len(folds)} fold models quantized and run in LiteRT in "
+                f"{time.time() - t:.0f} s")
             runs8.append(probs8)
-    name = f"micro_flow_net ({len(seeds)} seeds)"
-    out = LosoRun(name, runs, time.time() - t0, [cfg.key()])
-    out8 = LosoRun(f"micro_flow_net int8 ({len(runs8)} seed)", runs8, 0.0,
+        if f is not None:
+            np.save(f, probs)
+            if want8:
+                np.save(f8, runs8[-1])
+    out = LosoRun(f"micro_flow_net float", runs, time.time() - t0, [cfg.key()])
+    out8 = LosoRun(f"micro_flow_net int8 (per-fold TFLite)", runs8, 0.0,
                    [f"per-fold int8, calibrated on {calib} training clips of the fold"]) \
         if runs8 else None
     return out, out8

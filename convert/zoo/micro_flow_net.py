@@ -1,11 +1,12 @@
 """Micro-expression classifier over one onset-to-apex flow image (28x28: u, v, strain).
 
 In the spirit of STSTNet (Liong et al. 2019): one shallow conv layer, 3x3 max-pooling with
-stride 3, average pooling and a single dense layer; about 1.6k parameters, so it cannot
+stride 3, 2x2 average pooling and a single dense layer; about 1.5k parameters, so it cannot
 memorize 442 clips. Unlike STSTNet each flow feature gets its own stream (horizontal flow,
-vertical flow and strain differ in statistics and meaning), with BatchNorm, and dropout
-before the dense layer. The pooled 5x5 map keeps *where* on the face the motion was.
-Only int8-friendly ops (conv, pool, concat, dense, softmax); ~130k MACs per clip.
+vertical flow and strain differ in statistics and meaning). The pooled 5x5 map keeps *where*
+on the face the motion was. No BatchNorm: it lets LOSO train all 68 fold models as one
+stacked network without any left-out clip touching a fold's statistics
+(``convert.micro.flow_train``). Only int8-friendly ops; ~130k MACs per clip.
 """
 import keras
 from keras import layers
@@ -14,6 +15,7 @@ NAME = "micro_flow_net"
 INPUT_SIZE = 28
 CHANNELS = ("u", "v", "strain")
 KIND = "flow"
+POOLED = 5          # side of the pooled map the dense layer sees
 
 
 def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
@@ -21,10 +23,8 @@ def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
     inputs = keras.Input((input_size, input_size, len(CHANNELS)), name="flow")
     streams = []
     for i, c in enumerate(CHANNELS):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{c}_conv")(
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{c}_conv")(
             inputs[..., i:i + 1])
-        x = layers.BatchNormalization(name=f"{c}_bn")(x)
-        x = layers.ReLU(name=f"{c}_relu")(x)
         streams.append(layers.MaxPooling2D(3, padding="same", name=f"{c}_pool")(x))  # 28 -> 10
     x = layers.Concatenate(name="streams")(streams)
     x = layers.AveragePooling2D(2, name="avg")(x)                                      # 10 -> 5

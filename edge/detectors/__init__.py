@@ -6,8 +6,21 @@ Kinds:
 - ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
 - ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces up to ~5 m.
 
-Why the defaults (measured with ``bench/detectors.py``, table in bench/results/detectors.md):
-DEFAULTS_RATIONALE
+Why the defaults (measured with ``bench/detectors.py`` on shared/data: 22 scenes with 23
+faces, 8 videos; table in bench/results/detectors.md):
+
+- ``kind = "blazeface-full"``: the only detector that finds all 23 scene faces (profile,
+  tilted, cut-off, small and group faces included) and the small walking faces in the
+  videos, at ~8 ms CPU per frame on the host. Short range is 2x faster but misses faces
+  smaller than ~1/8 of the frame (0 of 3 walking faces, 16/23 scenes): a classroom or
+  kiosk camera sees people 1-4 m away. Haar finds 17/23, misses turned heads (5/56 frames
+  of the two-person head-pose video) and costs 15-100 ms.
+- ``min_score = 0.65``: full range at 0.5 fires on the cartoon (71 detections on 192
+  cartoon frames), 0.6 still 16; 0.65 leaves 5 (3 of 95 frames of pyfeat_no_face.mp4) with
+  scene recall 23/23 and 97% of face frames found; 0.75 silences the cartoon but loses a
+  scene face and drops the close-up video from 95% to 82% of frames.
+- ``min_face = 32``: removes only false detections on these data (an 11 px "face" on
+  the cartoon scene) and faces below ~32 px are too blurred for the 48x48 emotion model.
 """
 from __future__ import annotations
 
@@ -37,7 +50,7 @@ class DetectorConfig:
     kind: str = field(default="blazeface-full", metadata={
         "doc": "face detector: blazeface-full (default, best recall), blazeface-short "
                "(faster, faces within ~2 m) or haar (frontal only, no model files)"})
-    min_score: float = field(default=0.6, metadata={
+    min_score: float = field(default=0.65, metadata={
         "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)"})
     min_face: int = field(default=32, metadata={
         "doc": "smallest face side in pixels to report; smaller faces are too blurred to "

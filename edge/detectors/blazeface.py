@@ -105,7 +105,7 @@ class BlazeFaceDetector(FaceDetector):
         # recomputed only when the frame (ROI) size changes.
         self._canvas = np.zeros((s, s, 3), np.uint8)
         self._layout_for: tuple[int, int] | None = None
-        self._scale = 1.0
+        self._scale = (1.0, 1.0)  # x, y: tensor px per frame px (nearly equal; rounding)
         self._pad = (0, 0)
         self._resized = (s, s)
 
@@ -116,19 +116,20 @@ class BlazeFaceDetector(FaceDetector):
         if self._layout_for != (h, w):
             scale = s / max(h, w)
             nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-            self._scale, self._resized = scale, (nw, nh)
+            self._scale, self._resized = (nw / w, nh / h), (nw, nh)
             self._pad = ((s - nw) // 2, (s - nh) // 2)
             self._canvas[:] = 0
             self._layout_for = (h, w)
         nw, nh = self._resized
         px, py = self._pad
         # INTER_AREA: a camera frame is shrunk 5-10x here; linear would alias.
-        interp = cv2.INTER_AREA if self._scale < 1.0 else cv2.INTER_LINEAR
+        interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
         cv2.resize(img, (nw, nh), dst=self._canvas[py:py + nh, px:px + nw],
                    interpolation=interp)
         # BGR uint8 -> RGB float -1..1, straight into the interpreter's input tensor.
         tensor = self._interp.tensor(self._input_index)()[0]
-        np.multiply(self._canvas[:, :, ::-1], 2.0 / 255.0, out=tensor, casting="unsafe")
+        np.multiply(self._canvas[:, :, ::-1], np.float32(2.0 / 255.0), out=tensor,
+                    dtype=np.float32, casting="unsafe")
         np.subtract(tensor, 1.0, out=tensor)
         del tensor  # LiteRT refuses to invoke while a view of its buffers is alive
 
@@ -154,11 +155,11 @@ class BlazeFaceDetector(FaceDetector):
 
         # Tensor (0..1 of the letterbox) -> ROI pixels -> frame pixels.
         px, py = self._pad
-        k = s / self._scale
-        bx0 = (boxes[:, 0] * s - px) / self._scale + x0
-        by0 = (boxes[:, 1] * s - py) / self._scale + y0
-        bw = (boxes[:, 2] - boxes[:, 0]) * k
-        bh = (boxes[:, 3] - boxes[:, 1]) * k
+        sx, sy = self._scale
+        bx0 = (boxes[:, 0] * s - px) / sx + x0
+        by0 = (boxes[:, 1] * s - py) / sy + y0
+        bw = (boxes[:, 2] - boxes[:, 0]) * (s / sx)
+        bh = (boxes[:, 3] - boxes[:, 1]) * (s / sy)
         out = []
         for i in range(len(scores)):
             if min(bw[i], bh[i]) < self.min_face:   # the face's size, before clipping

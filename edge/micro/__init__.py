@@ -1,9 +1,6 @@
-"""Micro-expression stage (placeholder written by the lead so the config can import
-MicroConfig; the micro-expression engineer replaces this file)."""
-from dataclasses import dataclass, field
+"""Optional micro-expression stage: spot brief facial movements per tracked face, turn the
+onset-to-apex motion into a flow image and classify it (negative / positive / surprise)."""
+from .config import RECOMMENDED_FPS, MicroConfig
+from .stage import MicroStage
 
-
-@dataclass
-class MicroConfig:
-    """Section ``[micro]``."""
-    enabled: bool = field(default=False, metadata={"doc": "micro-expression stage (off)"})
+__all__ = ["MicroConfig", "MicroStage", "RECOMMENDED_FPS"]

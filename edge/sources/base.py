@@ -58,8 +58,8 @@ class ResilientSource:
                  max_bad_frames: int = 30):
         self.source = source
         self.backoff0, self.max_backoff, self.max_bad_frames = backoff, max_backoff, max_bad_frames
-        self.failures = 0        # reopen attempts that were needed
-        self.bad_frames = 0      # unreadable frames skipped
+        self.failures = 0        # times the source failed and had to be reopened
+        self.bad_frames = 0      # unreadable frames of a file skipped
         self.index = 0
         self._open = False
 
@@ -89,8 +89,8 @@ class ResilientSource:
             except EndOfStream:
                 return None
             except SourceError as exc:
-                self.bad_frames += 1
                 if not self.source.live:
+                    self.bad_frames += 1
                     bad_in_a_row += 1
                     if bad_in_a_row >= self.max_bad_frames:
                         log.warning("source %s: %d unreadable frames in a row; treating it "

@@ -1,0 +1,115 @@
+"""``convert micro-loso`` / ``micro-train`` / ``micro-quantize``: the flow model (B) and the
+sequence model's (A) quantization. Register with ``add_parser(sub)`` in convert/cli.py."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from .flow_train import FlowTrainConfig
+
+DEFAULT_CACHE = Path("bench/.cache/micro")
+DEFAULT_SEEDS = "0,1,2"
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"seeds: {text!r} is not a comma-separated list of integers") from None
+
+
+def _add_recipe(p) -> None:
+    for f in fields(FlowTrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"),
+                           default=f.default, help=f"{f.metadata['doc']} (default {f.default})")
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default,
+                           help=f"{f.metadata['doc']} (default {f.default!r})")
+    p.add_argument("--data", type=Path, help="the flow npz (default: shared megc2019_composite_flow28.npz)")
+    p.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+
+
+def _recipe(args) -> FlowTrainConfig:
+    return FlowTrainConfig(**{f.name: getattr(args, f.name) for f in fields(FlowTrainConfig)})
+
+
+def _threads(n: int) -> None:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("micro-loso", help="leave-one-subject-out UF1/UAR of the flow model "
+                                          "and the logistic-regression floor")
+    _add_recipe(p)
+    p.add_argument("--seeds", default=DEFAULT_SEEDS, help=f"(default {DEFAULT_SEEDS})")
+    p.add_argument("--int8-seeds", default="0", help="seeds whose 68 fold models are also "
+                                                     "quantized and run in LiteRT (default 0)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                   help=f"per-seed predictions, reused on reruns (default {DEFAULT_CACHE})")
+    p.add_argument("--no-floor", action="store_true", help="skip the logistic regression")
+    p.set_defaults(func=_loso)
+
+    p = sub.add_parser("micro-train", help="train the flow model on every subject, save .keras "
+                                           "and the int8 .tflite + sidecar")
+    _add_recipe(p)
+    p.add_argument("--seeds", default=DEFAULT_SEEDS,
+                   help="one model per seed, shipped as their average (default 0,1,2)")
+    p.add_argument("-o", "--output", type=Path, default=Path("models/micro_flow_int8.tflite"))
+    p.add_argument("--loso", type=Path, help="JSON of LOSO figures to put in the sidecar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("micro-quantize", help="model A (.keras) -> int8 where possible; "
+                                              "reports ops left in float and the accuracy change")
+    p.add_argument("model", type=Path)
+    p.add_argument("--data", type=Path, required=True, help="CASME II / SAMM style folder")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.set_defaults(func=_quantize_a)
+
+
+def _loso(args) -> int:
+    from . import flowset, loso
+    _threads(args.threads)
+    fs = flowset.load_flowset(args.data)
+    cfg = _recipe(args)
+    run, run8 = loso.run_flow_net(fs, cfg, _seeds(args.seeds), args.cache,
+                                  _seeds(args.int8_seeds))
+    summaries = [] if args.no_floor else [loso.summarize(fs, loso.run_logreg(fs, args.cache))]
+    summaries += [loso.summarize(fs, run)] + ([loso.summarize(fs, run8)] if run8 else [])
+    print(loso.table(summaries))
+    return 0
+
+
+def _train(args) -> int:
+    from . import flowset
+    from .flow_train import train_final
+    from .quantize_micro import ensemble, quantize_flow
+    _threads(args.threads)
+    fs = flowset.load_flowset(args.data)
+    cfg = _recipe(args)
+    model = ensemble(train_final(fs.x, fs.y, cfg, _seeds(args.seeds)))
+    keras_path = args.output.with_name(args.output.stem.replace("_int8", "") + ".keras")
+    model.save(keras_path)
+    extra = {"keras_file": keras_path.name, "recipe": cfg.key(), "seeds": list(_seeds(args.seeds)),
+             "trained_on": f"all {len(fs)} clips of {len(set(fs.subject))} subjects"}
+    if args.loso:
+        extra["loso"] = json.loads(args.loso.read_text())
+    check = quantize_flow(model, args.output, fs, extra=extra)
+    print(f"{keras_path}, {args.output}: int8 vs float argmax agreement "
+          f"{check['argmax_agreement']:.4f} on {check['n']} clips")
+    return 0
+
+
+def _quantize_a(args) -> int:
+    from .quantize_micro import quantize_sequence_model
+    r = quantize_sequence_model(args.model, args.output, args.data)
+    print(f"{args.output}: {r['bytes']} bytes; int8 ops: {', '.join(r['ops']['int8'])}; "
+          f"float ops: {', '.join(r['ops']['float']) or 'none'}")
+    for k in ("float", "int8"):
+        print(f"  {k}: accuracy {r[k]['accuracy']:.4f}, UF1 {r[k]['uf1']:.4f}, "
+              f"UAR {r[k]['uar']:.4f} on {r[k]['n']} clips")
+    return 0
