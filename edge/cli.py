@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .classifier import ModelError
 from .config import ConfigError, default_config_path, load, reference
+from .detectors.errors import DetectorModelError
+from .sinks.gpio import GpioUnavailable
 from .sources import SourceError
 
 
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
-    except (ConfigError, ModelError, SourceError) as exc:
+    except (ConfigError, ModelError, DetectorModelError, SourceError, GpioUnavailable) as exc:
         print(f"emotion-edge {args.cmd}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

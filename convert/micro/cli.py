@@ -51,7 +51,8 @@ def add_parser(sub) -> None:
                                                      "quantized and run in LiteRT (default 0)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
                    help=f"per-seed predictions, reused on reruns (default {DEFAULT_CACHE})")
-    p.add_argument("--no-floor", action="store_true", help="skip the logistic regression")
+    p.add_argument("--figures", type=Path, help="write the figures as JSON here "
+                                                "(micro-train --loso puts them in the sidecar)")
     p.set_defaults(func=_loso)
 
     p = sub.add_parser("micro-train", help="train the flow model on every subject, save .keras "
@@ -78,9 +79,14 @@ def _loso(args) -> int:
     cfg = _recipe(args)
     run, run8 = loso.run_flow_net(fs, cfg, _seeds(args.seeds), args.cache,
                                   _seeds(args.int8_seeds))
-    summaries = [] if args.no_floor else [loso.summarize(fs, loso.run_logreg(fs, args.cache))]
-    summaries += [loso.summarize(fs, run)] + ([loso.summarize(fs, run8)] if run8 else [])
-    print(loso.table(summaries))
+    floor = loso.summarize(fs, loso.run_logreg(fs, args.cache))
+    flt = loso.summarize(fs, run)
+    q = loso.summarize(fs, run8) if run8 else None
+    print(loso.table([floor, flt] + ([q] if q else [])))
+    if args.figures:
+        args.figures.parent.mkdir(parents=True, exist_ok=True)
+        args.figures.write_text(json.dumps(loso.figures(floor, flt, q, _seeds(args.seeds)),
+                                           indent=2) + "\n")
     return 0
 
 

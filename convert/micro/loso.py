@@ -189,3 +189,17 @@ def table(summaries: list[Summary]) -> str:
     for name, uf1, uar in PUBLISHED:
         lines.append(f"| {name} (published) | {uf1:.4f} / {uar:.4f} | | | |")
     return "\n".join(lines)
+
+
+def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int, ...]) -> dict:
+    """The LOSO figures as JSON-able data (for the shipped model's sidecar)."""
+    def r(d):
+        return {k: [round(v[0], 4), round(v[1], 4)] for k, v in d.items()}
+    out = {"protocol": "leave-one-subject-out, 68 subjects; [UF1, UAR] on pooled predictions",
+           "seeds": list(seeds), "float_mean": r(flt.mean), "float_sd": r(flt.std),
+           "floor_logreg": r(floor.mean)}
+    if flt.ensemble:
+        out["seed_ensemble"] = r(flt.ensemble)
+    if int8 is not None:
+        out["int8_per_fold"] = r(int8.mean)
+    return out

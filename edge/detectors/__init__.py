@@ -14,7 +14,7 @@ faces, 8 videos; table in bench/results/detectors.md):
   videos, at ~8 ms CPU per frame on the host. Short range is 2x faster but misses faces
   smaller than ~1/8 of the frame (0 of 3 walking faces, 16/23 scenes): a classroom or
   kiosk camera sees people 1-4 m away. Haar finds 17/23, misses turned heads (5/56 frames
-  of the two-person head-pose video) and costs 15-100 ms.
+  of the two-person head-pose video) and costs 13-100 ms CPU.
 - ``min_score = 0.65``: full range at 0.5 fires on the cartoon (71 detections on 192
   cartoon frames), 0.6 still 16; 0.65 leaves 5 (3 of 95 frames of pyfeat_no_face.mp4) with
   scene recall 23/23 and 97% of face frames found; 0.75 silences the cartoon but loses a

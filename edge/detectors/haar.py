@@ -20,7 +20,7 @@ from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 # Tuned on the scenes and videos (bench/detectors.py, min_face 32): scale step 1.2 with
 # 5 neighbours has the same scene recall as step 1.1 (17/23) at about half the CPU time
-# (e.g. 52 vs 92 ms at 960x540), and no detections on the 192 cartoon frames (1.1/5: 6);
+# (53 vs 88 ms CPU at 960x540), and no detections on the 192 cartoon frames (1.1/5: 6);
 # 3 neighbours finds one face more (18/23) but adds 10 false ones; 1.2/8 loses two (15/23).
 SCALE_FACTOR = 1.2
 MIN_NEIGHBORS = 5

@@ -38,12 +38,12 @@ class _Track:
         self.crops = np.zeros((n, crop, crop), np.uint8)
         self.thumbs = np.zeros((n, THUMB, THUMB), np.float32)
         self.times = np.zeros(n, np.float64)
-        self.reset(None)
+        self.reset(None, None)
 
-    def reset(self, box: Box | None) -> None:
+    def reset(self, box: Box | None, seen: Box | None) -> None:
         self.count = 0                      # frames written since the last reset
-        self.box = box                      # the held crop box (frame pixels)
-        self.seen = box                     # the detector's latest box
+        self.box = box                      # the held crop box (frame pixels, clipped)
+        self.seen = seen                    # the detector's box the crop box was made from
         self.prev_spot = self.prev2_spot = 0.0
         self.prev_back = 0.0
         self.quiet_until = 0                # frame count before which no new event starts
@@ -110,9 +110,9 @@ class MicroStage:
                 if not self._free:
                     continue                        # max_tracks faces already followed
                 tr = self._tracks[face.track_id] = self._free.pop()
-                tr.reset(self._crop_box(face.box, gray_frame.shape))
-            elif self._moved(tr.box, face.box):
-                tr.reset(self._crop_box(face.box, gray_frame.shape))
+                tr.reset(self._crop_box(face.box, gray_frame.shape), face.box)
+            elif self._moved(tr.seen, face.box):
+                tr.reset(self._crop_box(face.box, gray_frame.shape), face.box)
             ev = self._step(tr, gray_frame, face, t)
             if ev is not None:
                 events.append(ev)
@@ -133,14 +133,13 @@ class MicroStage:
         return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
     def _moved(self, held: Box, box: Box) -> bool:
-        """Has the face left the held crop box (so crops no longer line up)?"""
+        """Has the face moved or scaled away from the box the crops are cut with?"""
         hx, hy, hw, hh = held
         x, y, w, h = box
         size = max(w, h)
         dx = abs((x + w / 2) - (hx + hw / 2))
         dy = abs((y + h / 2) - (hy + hh / 2))
-        return max(dx, dy) > self.cfg.max_shift * size or \
-            abs(size * (1 + 2 * self.cfg.margin) - max(hw, hh)) > 2 * self.cfg.max_shift * size
+        return max(dx, dy, abs(size - max(hw, hh))) > self.cfg.max_shift * size
 
     def _step(self, tr: _Track, gray: np.ndarray, face: TrackedFace, t: float) -> Event | None:
         n, k = self.n, self.k
