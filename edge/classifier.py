@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,16 +14,11 @@ import cv2
 import numpy as np
 
 from .events import Box
+from .paths import models_dir
 
 
 class ModelError(RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
-
-
-def models_dir() -> Path:
-    """Where model files live: $EMOTION_EDGE_MODELS, else the repo's models/ folder."""
-    env = os.environ.get("EMOTION_EDGE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
 
 
 @dataclass(frozen=True)

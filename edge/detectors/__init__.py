@@ -24,10 +24,10 @@ faces, 8 videos; table in bench/results/detectors.md):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..paths import models_dir
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
 from .roi import WHOLE_FRAME, check_roi
@@ -40,8 +40,7 @@ __all__ = ["KINDS", "Detection", "DetectorConfig", "DetectorModelError", "FaceDe
 
 def default_models_dir() -> Path:
     """$EMOTION_EDGE_MODELS if set, else the repo's models/ folder (next to edge/)."""
-    env = os.environ.get("EMOTION_EDGE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    return models_dir()
 
 
 @dataclass
