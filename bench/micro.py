@@ -62,7 +62,8 @@ def loso_section(seeds, int8_seeds, cache: Path) -> tuple[str, dict]:
     if run8:
         md.append(f"int8: each of the 68 fold models quantized (calibrated on 200 of its own "
                   f"training clips) and run in LiteRT; argmax agreement with float {agree:.4f}.")
-    figures = loso.figures(floor, rows[1], rows[3] if run8 else None, seeds)
+    figures = loso.figures(floor, rows[1], rows[3] if run8 else None, seeds,
+                           rows[2] if run8 else None)
     return "\n".join(md), figures
 
 

@@ -27,9 +27,19 @@ def _add_train(sub) -> None:
 def _train(args) -> int:
     from .train import TrainConfig, train
 
+    from . import zoo
+
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     run = args.run or Path("runs") / f"{cfg.model}-{cfg.target}"
-    state = train(cfg, run, resume=not args.fresh, verbose=1 if sys.stdout.isatty() else 2)
+    verbose = 1 if sys.stdout.isatty() else 2
+    kind = getattr(zoo.get(cfg.model).module, "KIND", "face")
+    if kind == "sequence":  # micro-expression clips: cfg.data is the dataset folder
+        from .micro.sequence_train import train_sequences
+        state = train_sequences(cfg, run, resume=not args.fresh, verbose=verbose)
+    elif kind == "flow":
+        raise ValueError(f"{cfg.model} trains with `micro-train` (leave-one-subject-out data)")
+    else:
+        state = train(cfg, run, resume=not args.fresh, verbose=verbose)
     print(f"{run}: best val accuracy {state['best']:.4f} at epoch {state.get('best_epoch', -1) + 1}")
     return 0
 
@@ -39,15 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add_train(sub)
-    try:
-        from . import evaluate, quantize
-        evaluate.add_parser(sub)
-        quantize.add_parser(sub)
-    except ImportError as exc:
-        if exc.name and exc.name.startswith("convert"):
-            pass
-        else:
-            raise
+    from . import evaluate, quantize
+    from .micro import cli as micro_cli
+    evaluate.add_parser(sub)
+    quantize.add_parser(sub)
+    micro_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "train":

@@ -152,6 +152,15 @@ def _run(args) -> int:
     path: Path = args.model
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
+    if path.suffix == ".keras" and args.data and Path(args.data).is_dir():
+        import keras
+        if len(keras.models.load_model(path, compile=False).input_shape) == 5:
+            from .micro.sequence_train import evaluate_sequences  # a clip model
+            rep = evaluate_sequences(path, args.data)
+            print(json.dumps(rep) if args.json else
+                  f"{path}: {rep['n']} clips, accuracy {rep['accuracy']:.4f}, "
+                  f"UF1 {rep['uf1']:.4f}, UAR {rep['uar']:.4f}")
+            return 0
     faces = fer.load_faces(args.data or fer.default_fer_npz(), args.split)
     if args.limit:
         faces = faces.subset(np.arange(min(args.limit, len(faces))))

@@ -191,8 +191,10 @@ def table(summaries: list[Summary]) -> str:
     return "\n".join(lines)
 
 
-def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int, ...]) -> dict:
-    """The LOSO figures as JSON-able data (for the shipped model's sidecar)."""
+def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int, ...],
+            int8_float: Summary | None = None) -> dict:
+    """The LOSO figures as JSON-able data (for the shipped model's sidecar);
+    ``int8_float``: the float figures of the same seeds as ``int8``."""
     def r(d):
         return {k: [round(v[0], 4), round(v[1], 4)] for k, v in d.items()}
     out = {"protocol": "leave-one-subject-out, 68 subjects; [UF1, UAR] on pooled predictions",
@@ -202,4 +204,6 @@ def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int
         out["seed_ensemble"] = r(flt.ensemble)
     if int8 is not None:
         out["int8_per_fold"] = r(int8.mean)
+    if int8_float is not None:
+        out["float_same_seeds_as_int8"] = r(int8_float.mean)
     return out
