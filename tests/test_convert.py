@@ -120,10 +120,11 @@ def test_short_training_run_lowers_the_loss(tmp_path):
 def test_shipped_int8_model_on_val_slice():
     """The shipped model, run by the device's code, on 1000 val faces.
 
-    Floor: 0.70 against FER+ majority labels. The model card reports about 0.8 on all of
-    val; 0.70 leaves room for a 1000-face slice's sampling spread (about +-1.3 points) and
-    still fails for a broken preprocessing path (a wrong scale or channel order drops a
-    model like this to the 0.3-0.5 of predicting neutral/happy)."""
+    Floors: 0.70 against FER+ majority labels and 0.50 against FER2013 labels. The model
+    card reports 0.757 and 0.581 on all of val; the floors leave room for a 1000-face
+    slice's sampling spread (about +-1.4 points) and still fail for a broken preprocessing
+    path (a wrong scale, crop or flip drops a model like this towards the 0.35 of always
+    answering neutral)."""
     r = run_convert("evaluate", MODELS / "emotion_int8.tflite", "--labels", "ferplus",
                     "--limit", "1000", "--json")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -131,7 +132,7 @@ def test_shipped_int8_model_on_val_slice():
     assert rep["n"] > 950
     assert rep["accuracy"] > 0.70, rep["accuracy"]
     assert set(rep["per_class_recall"]) == set(fer.CLASSES)
-    assert rep["fer2013"]["accuracy"] > 0.55
+    assert rep["fer2013"]["accuracy"] > 0.50
 
 
 def test_quantize_keeps_float_argmax(tmp_path):
