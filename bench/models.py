@@ -134,9 +134,10 @@ def fmt_row(r: dict) -> str:
     f13, fp = both(f)
     q13, qp = both(q)
     recall = " ".join(f"{k[:3]} {v:.2f}" for k, v in (q or f)["per_class_recall"].items())
+    size = f"{r['size_kb']:.0f} KB" if q is not None else f"- (float h5 {r['size_kb']:.0f} KB)"
+    latency = f"{r['latency_ms']:.2f}" if "latency_ms" in r else "-"
     return (f"| {r['name']} | {f13} / {q13} | {fp} / {qp} | {recall} | {r['params']:,} | "
-            f"{r['macs'] / 1e6:.1f} M | {r['size_kb']:.0f} KB | "
-            f"{r.get('latency_ms', float('nan')):.2f} |")
+            f"{r['macs'] / 1e6:.1f} M | {size} | {latency} |")
 
 
 def main() -> int:
