@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
     signal.signal(signal.SIGHUP, lambda *_: monitor.reopen_logs())
     st = monitor.run()
     first = f"{st.first_result_s:.2f} s" if st.first_result_s is not None else "none"
-    print(f"stopped ({monitor._stop_reason}): {st.frames} frames in {st.elapsed_s:.1f} s "
+    print(f"stopped ({monitor.stop_reason}): {st.frames} frames in {st.elapsed_s:.1f} s "
           f"({st.fps:.1f} fps), first result after {first}", flush=True)
     return 0
 

@@ -98,6 +98,10 @@ class Monitor:
     def stopping(self) -> bool:
         return self._stop_reason is not None
 
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> RunStats:
         st = self.stats
