@@ -10,6 +10,7 @@ SIGTERM/SIGINT shutdown: tests/test_pipeline.py::test_signal_flushes_the_log_and
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -39,6 +40,25 @@ from edge.sources import FrameSource, SourceError
 from edge.sources.opencv import OpenCVSource
 
 EMOTION_EDGE = [sys.executable, "-m", "edge"]
+
+
+@contextlib.contextmanager
+def running_daemon(args: list[str], out_path: Path, env: dict | None = None):
+    """``emotion-edge run ARGS`` as a subprocess (output to ``out_path``), killed on exit."""
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([*EMOTION_EDGE, "run", *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def stop_with_sigterm(proc: subprocess.Popen, out_path: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0, out_path.read_text()[-2000:]
 CLIP = "pyfeat_single_face.mp4"          # 72 frames, one face in view from the first frame
 WATCHDOG_USEC = 400_000                  # pings expected every 0.2 s
 PING_S = WATCHDOG_USEC / 2 / 1e6
@@ -197,24 +217,16 @@ def test_daemon_notifies_ready_then_paced_watchdog_status_and_stopping(tmp_path,
                                                                        listener):
     env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_PID", "NOTIFY_SOCKET")}
     env.update(listener.env())
-    with open(tmp_path / "out.txt", "w") as out:
-        proc = subprocess.Popen([*EMOTION_EDGE, "run", "--source", str(videos / CLIP), "--loop",
-                                 "--log-dir", str(tmp_path / "logs")],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: "READY=1" in listener.fields(), 60, "READY=1")
-            # A STATUS with a face in it (the first one goes out at frame 30), and 3 s of pings.
-            wait_for(lambda: any((m := STATUS_RE.match(f)) and int(m[2]) >= 1
-                                 for f in listener.fields()), 30, "a STATUS with a face")
-            ready_at = listener.times("READY=1")[0]
-            wait_for(lambda: listener.snapshot()[-1][0] - ready_at > 3.0, 30, "3 s of pings")
-            assert proc.poll() is None
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0, (tmp_path / "out.txt").read_text()[-2000:]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with running_daemon(["--source", str(videos / CLIP), "--loop",
+                         "--log-dir", str(tmp_path / "logs")], tmp_path / "out.txt", env) as proc:
+        wait_for(lambda: "READY=1" in listener.fields(), 60, "READY=1")
+        # A STATUS with a face in it (the first one goes out at frame 30), and 3 s of pings.
+        wait_for(lambda: any((m := STATUS_RE.match(f)) and int(m[2]) >= 1
+                             for f in listener.fields()), 30, "a STATUS with a face")
+        ready_at = listener.times("READY=1")[0]
+        wait_for(lambda: listener.snapshot()[-1][0] - ready_at > 3.0, 30, "3 s of pings")
+        assert proc.poll() is None
+        stop_with_sigterm(proc, tmp_path / "out.txt")
     wait_for(lambda: listener.fields()[-1:] == ["STOPPING=1"], 5, "STOPPING=1")
     fields = listener.fields()
 
@@ -516,32 +528,24 @@ def test_sighup_reopens_the_log_after_an_outside_rotation(tmp_path, videos):
     conf = tmp_path / "config.toml"
     conf.write_text("[monitor]\nsummary_interval = 0.5\n[log]\nflush_interval = 0.2\n"
                     "max_bytes = 0\n[console]\nenabled = false\n")
-    with open(tmp_path / "out.txt", "w") as out:
-        proc = subprocess.Popen([*EMOTION_EDGE, "run", "--config", str(conf), "--source",
-                                 str(videos / CLIP), "--loop", "--log-dir", str(log_dir)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        rotated = []
-        try:
-            for n in (1, 2):   # rotate twice
-                wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 3, 60,
-                         f"lines in events.jsonl (round {n})")
-                old = log_dir / f"events.jsonl.old{n}"
-                path.rename(old)                  # mv events.jsonl events.jsonl.old<n>
-                proc.send_signal(signal.SIGHUP)
-                wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 2, 30,
-                         f"a new events.jsonl after SIGHUP (round {n})")
-                assert proc.poll() is None, "SIGHUP ended the daemon"
-                # and it holds nothing open on the moved file any more
-                held = [os.readlink(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
-                        if fd.is_symlink()]
-                assert not any(h.startswith(str(old)) for h in held), held
-                rotated.append((old, old.stat().st_size))
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0, (tmp_path / "out.txt").read_text()[-2000:]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    rotated = []
+    with running_daemon(["--config", str(conf), "--source", str(videos / CLIP), "--loop",
+                         "--log-dir", str(log_dir)], tmp_path / "out.txt") as proc:
+        for n in (1, 2):   # rotate twice
+            wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 3, 60,
+                     f"lines in events.jsonl (round {n})")
+            old = log_dir / f"events.jsonl.old{n}"
+            path.rename(old)                  # mv events.jsonl events.jsonl.old<n>
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= 2, 30,
+                     f"a new events.jsonl after SIGHUP (round {n})")
+            assert proc.poll() is None, "SIGHUP ended the daemon"
+            # and it holds nothing open on the moved file any more
+            held = [os.readlink(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
+                    if fd.is_symlink()]
+            assert not any(h.startswith(str(old)) for h in held), held
+            rotated.append((old, old.stat().st_size))
+        stop_with_sigterm(proc, tmp_path / "out.txt")
 
     # The moved files were not written to once the new one existed.
     for old, size in rotated:
