@@ -139,14 +139,17 @@ class Monitor:
                     boxes = [d.box for d in self.detector.detect(image)]
                     t2 = clock()
                     events += self.tracker.update(boxes, now)
+                    visible = self.tracker.visible()
+                    t3 = clock()
+                    probs = self.classifier.classify(gray, [t.int_box() for t in visible])
+                    t4 = clock()
+                    events += self.tracker.observe(visible, probs, now)
                 else:
+                    # Between detector runs the boxes are guesses: classify only fresh
+                    # detections, and let tracks carry their emotion until the next run.
                     t2 = clock()
                     self.tracker.predict()
-                visible = self.tracker.visible()
-                t3 = clock()
-                probs = self.classifier.classify(gray, [t.int_box() for t in visible])
-                t4 = clock()
-                events += self.tracker.observe(visible, probs, now)
+                    t3 = t4 = clock()
                 faces = self.tracker.faces([t for t in self.tracker.tracks if t.announced])
                 if self.micro is not None:
                     events += self.micro.update(gray, faces, now)

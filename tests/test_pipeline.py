@@ -50,9 +50,11 @@ def tracks_in(records: list[dict]) -> set[int]:
     ("intel_head-pose-face-detection-female-and-male.mp4", {2, 3}),
     ("pyfeat_no_face.mp4", {0}),
 ])
-def test_track_count_on_real_clips(tmp_path, videos, clip, expected):
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_track_count_on_real_clips(tmp_path, videos, clip, expected, detect_every):
     """One man, two people (one ID switch allowed when a head turns away), a cartoon."""
-    stats = Monitor(make_config(tmp_path, videos / clip)).run()
+    stats = Monitor(make_config(tmp_path, videos / clip,
+                                tracker={"detect_every": detect_every})).run()
     records = read_log(tmp_path)
     assert records[0]["event"] == "started" and records[-1]["event"] == "stopped"
     assert len(tracks_in(records)) in expected, [r for r in records if "track" in r][:10]
@@ -60,6 +62,40 @@ def test_track_count_on_real_clips(tmp_path, videos, clip, expected):
     left = {r["track"] for r in records if r["event"] == "face_left"}
     assert appeared == left  # every face that appeared also left, by the end
     assert stats.frames > 20
+
+
+def test_detect_every_third_frame_keeps_the_tracks(tmp_path, videos):
+    """Detector and classifier run on every third frame only; the two people are still
+    tracked, and every frame in between still reports their (carried) emotions."""
+    cfg = make_config(tmp_path, videos / "intel_head-pose-face-detection-female-and-male.mp4",
+                      tracker={"detect_every": 3})
+    monitor = Monitor(cfg)
+    calls = {"detect": 0, "classify": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monitor.detector.detect = counted("detect", monitor.detector.detect)
+    monitor.classifier.classify = counted("classify", monitor.classifier.classify)
+    faces_per_frame = []
+
+    class Count(Sink):
+        def update(self, result):
+            faces_per_frame.append(len(result.faces))
+
+        def handle(self, events):
+            pass
+
+    monitor.sinks.append(Count())
+    stats = monitor.run()
+    assert calls["detect"] == -(-stats.frames // 3)
+    assert calls["classify"] <= calls["detect"]
+    assert len(tracks_in(read_log(tmp_path))) in {2, 3}
+    # Between detector runs faces are carried, not dropped: 2 faces on most frames.
+    assert sum(n == 2 for n in faces_per_frame) > 0.5 * stats.frames
 
 
 def test_several_small_walking_faces_are_tracked(tmp_path, videos):
