@@ -41,6 +41,7 @@ class TrainConfig:
     val_limit: int = 0                 # score only the first N val faces (smoke runs)
     seed: int = 1
     input_size: int = 0                # 0: the model's default
+    init: str = ""                     # start from this Keras model's weights (fine-tuning)
 
 
 # The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
@@ -162,7 +163,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
         print(f"resuming {run_dir} at epoch {initial_epoch} (best val {state['best']:.4f})")
     else:
         n_classes = y_train.shape[1]
-        model = entry.build(n_classes, size)
+        model = initial_model(cfg.init, n_classes, size) if cfg.init else \
+            entry.build(n_classes, size)
         model.compile(
             optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -198,6 +200,21 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
               verbose=verbose)
     return state
+
+
+def initial_model(path: str, n_classes: int, size: int):
+    """A trained model to fine-tune (say, a FER+ model on the original labels): it must
+    take the same input and give the same number of classes as the run asks for."""
+    import keras
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init {path}: no such model file")
+    model = keras.models.load_model(path, compile=False)
+    shape = (tuple(model.input_shape[1:3]), model.output_shape[-1])
+    if shape != ((size, size), n_classes):
+        raise ValueError(f"--init {path}: takes {shape[0][0]}x{shape[0][1]} faces and gives "
+                         f"{shape[1]} classes; this run needs {size}x{size} and {n_classes}")
+    return model
 
 
 def export_model(src: Path, dst: Path) -> Path:

@@ -119,6 +119,23 @@ def test_short_training_run_lowers_the_loss(tmp_path):
     assert "already trained" in r.stdout
 
 
+def test_fine_tuning_starts_from_the_given_model(tmp_path):
+    """--init continues from the shipped model's weights: after one epoch at a tiny learning
+    rate on 256 faces, val accuracy stays near the shipped model's (a freshly built vgg_bn
+    after the same epoch guesses, at most ~0.3), and a model of the wrong shape is refused."""
+    r = run_convert("train", "--model", "vgg_bn", "--target", "ferplus-majority",
+                    "--init", MODELS / "emotion.keras", "--limit", "256", "--val-limit", "512",
+                    "--epochs", "1", "--lr", "1e-5", "--warmup-epochs", "0",
+                    "--run", tmp_path / "ft")
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = json.loads((tmp_path / "ft" / "state.json").read_text())
+    assert state["best"] > 0.6, state
+    r = run_convert("train", "--model", "vgg_bn", "--classes", "binary", "--target", "fer2013",
+                    "--init", MODELS / "emotion.keras", "--limit", "64", "--run", tmp_path / "bad")
+    assert r.returncode != 0
+    assert "gives 7 classes; this run needs 48x48 and 2" in r.stderr
+
+
 def test_shipped_int8_model_on_val_slice():
     """The shipped model, run by the device's code, on 1000 val faces.
 
