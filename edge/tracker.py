@@ -7,6 +7,7 @@ has led the average for ``hold_frames`` frames in a row, so outputs do not flick
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +21,12 @@ class TrackerConfig:
     iou: float = field(default=0.3, metadata={
         "doc": "minimum overlap (IoU) for a detection to continue a track"})
     max_missed: int = field(default=8, metadata={
-        "doc": "detector runs a track may go unseen before it counts as left"})
+        "doc": "frames a track may go undetected before it counts as left (counted in "
+               "detector runs of every frame: with detect_every = k, k times fewer runs)"})
     min_hits: int = field(default=5, metadata={
-        "doc": "detections needed before a track counts as a face (filters brief false "
-               "positives such as a cartoon face in passing)"})
+        "doc": "frames with a detection before a track counts as a face, which filters brief "
+               "false positives such as a cartoon face in passing (with detect_every = k, "
+               "k times fewer detector runs, but at least 2)"})
     smoothing: float = field(default=0.3, metadata={
         "doc": "weight of the newest classification in the moving average of "
                "probabilities (0..1]"})
@@ -80,6 +83,11 @@ class Tracker:
         self.labels = labels
         self.tracks: list[Track] = []
         self._next_id = 1
+        # Both limits are meant in frames; the detector runs every k-th frame, so they count
+        # k times fewer runs. A face stays confirmed by two runs at least.
+        k = cfg.detect_every
+        self.min_hits = max(min(2, cfg.min_hits), math.ceil(cfg.min_hits / k))
+        self.max_missed = max(1, math.ceil(cfg.max_missed / k))
 
     def predict(self) -> None:
         """Coast every track one frame on its velocity (frames without detection)."""
@@ -108,7 +116,7 @@ class Tracker:
             if ti not in matched:
                 t.missed += 1
                 t.velocity *= 0.5
-        for t in [t for t in self.tracks if t.missed > self.cfg.max_missed]:
+        for t in [t for t in self.tracks if t.missed > self.max_missed]:
             self.tracks.remove(t)
             if t.announced:
                 events.append(Event("face_left", now, t.id, t.emotion, box=t.int_box(),
@@ -121,7 +129,7 @@ class Tracker:
     def visible(self) -> list[Track]:
         """Tracks confirmed as faces and found by the latest detector run: the ones to
         classify (a coasting track that the detector lost may be looking at background)."""
-        return [t for t in self.tracks if t.hits >= self.cfg.min_hits and t.missed == 0]
+        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed == 0]
 
     def observe(self, tracks: list[Track], probs: np.ndarray, now: float) -> list[Event]:
         """Fold this frame's probabilities into each track; appeared/changed events."""

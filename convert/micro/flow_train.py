@@ -34,6 +34,12 @@ class FlowTrainConfig:
         "doc": "none | balanced: weight classes by inverse frequency (UF1/UAR weigh classes equally)"})
     width: int = field(default=6, metadata={"doc": "conv filters per flow stream"})
     dropout: float = field(default=0.5, metadata={"doc": "dropout before the dense layer"})
+    center: bool = field(default=False, metadata={
+        "doc": "subtract each image's mean u and v in the model (min-max normalization moved "
+               "zero flow; the mean is its in-graph estimate)"})
+    label_smoothing: float = field(default=0.0, metadata={"doc": "label smoothing of the loss"})
+    tta: bool = field(default=False, metadata={
+        "doc": "LOSO predictions average each clip and its mirror (u sign-flipped)"})
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -48,6 +54,8 @@ class FlowTrainConfig:
             raise ValueError(f"width: must be at least 1, not {self.width}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: {self.dropout} is outside 0..1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing: {self.label_smoothing} is outside 0..1")
 
     def key(self) -> str:
         """A stable description of this recipe (names the result cache)."""
@@ -94,6 +102,9 @@ class StackedFlowNets:
         import tensorflow as tf
 
         n, w = self.n, self.w
+        if self.cfg.center:
+            x = tf.concat([x[..., :2] - tf.reduce_mean(x[..., :2], axis=(1, 2), keepdims=True),
+                           x[..., 2:]], axis=-1)
         pooled = []
         for i in range(len(self.conv_k)):
             h = tf.nn.conv2d(x[..., i:i + 1], self.conv_k[i], 1, "SAME") + self.conv_b[i]
@@ -117,8 +128,10 @@ class StackedFlowNets:
             x = tf.where(tf.random.uniform((tf.shape(x)[0], 1, 1, 1)) < 0.5, flipped, x)
         with tf.GradientTape() as tape:
             logits = self._forward(x, True)
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                tf.repeat(y[:, None], self.n, axis=1), logits)
+            eps = self.cfg.label_smoothing
+            target = tf.one_hot(y, self.k) * (1 - eps) + eps / self.k
+            ce = tf.nn.softmax_cross_entropy_with_logits(
+                tf.repeat(target[:, None], self.n, axis=1), logits)
             loss = tf.reduce_sum(ce * weight) / tf.cast(tf.shape(x)[0], tf.float32)
         grads = tape.gradient(loss, self.params)
         self._step.assign_add(1.0)
@@ -157,10 +170,13 @@ class StackedFlowNets:
                 log(f"epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.4f}")
         return losses
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(N, n, classes) probabilities of every stacked model for uint8 clips ``x``."""
+    def predict(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, n, classes) probabilities of every stacked model for uint8 clips ``x``;
+        ``tta``: the mean over each clip and its mirror."""
         import tensorflow as tf
 
+        if tta:
+            return 0.5 * (self.predict(x) + self.predict(flowset.flip(x)))
         out = [tf.nn.softmax(self._logits(tf.constant(flowset.to_input(x[i:i + 128])))).numpy()
                for i in range(0, len(x), 128)]
         return np.concatenate(out)
@@ -169,7 +185,7 @@ class StackedFlowNets:
         """Stacked model ``j`` as a plain ``micro_flow_net`` Keras model (to save, quantize)."""
         from ..zoo import micro_flow_net as zoo
 
-        model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout)
+        model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout, center=self.cfg.center)
         sl = slice(j * self.w, (j + 1) * self.w)
         for i, c in enumerate(zoo.CHANNELS):
             model.get_layer(f"{c}_conv").set_weights([self.conv_k[i].numpy()[..., sl],

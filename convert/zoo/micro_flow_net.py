@@ -19,12 +19,17 @@ POOLED = 5          # side of the pooled map the dense layer sees
 
 
 def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
-          dropout: float = 0.5) -> keras.Model:
+          dropout: float = 0.5, center: bool = False) -> keras.Model:
+    """``center``: subtract each image's mean from u and v (built-in layers only, so the
+    converter emits MEAN and SUB): per-image min-max normalization moved zero flow."""
     inputs = keras.Input((input_size, input_size, len(CHANNELS)), name="flow")
     streams = []
     for i, c in enumerate(CHANNELS):
-        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{c}_conv")(
-            inputs[..., i:i + 1])
+        x = inputs[..., i:i + 1]
+        if center and c in ("u", "v"):
+            x = layers.Subtract(name=f"{c}_center")(
+                [x, layers.GlobalAveragePooling2D(keepdims=True, name=f"{c}_mean")(x)])
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{c}_conv")(x)
         streams.append(layers.MaxPooling2D(3, padding="same", name=f"{c}_pool")(x))  # 28 -> 10
     x = layers.Concatenate(name="streams")(streams)
     x = layers.AveragePooling2D(2, name="avg")(x)                                      # 10 -> 5
