@@ -291,6 +291,7 @@ def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listen
         source.release[1].set()
 
         assert source.hung[40].wait(60), "the monitor did not reach frame 40"
+        time.sleep(0.5)                     # datagrams sent just before the hang arrive
         before = listener.snapshot()        # every datagram sent before the hang started
         assert before[0][1] == "READY=1"
         assert before[0][0] >= recorder.first_frame_at - 0.01   # READY after frame 1 was done
