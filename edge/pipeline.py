@@ -131,11 +131,13 @@ class Monitor:
                 t1 = clock()
                 image, now = frame.image, frame.time
                 self._last_time = now
-                if gray is None or gray.shape != image.shape[:2]:
-                    gray = np.empty(image.shape[:2], np.uint8)
-                cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
+                detecting = frame.index % detect_every == 0
+                if detecting or self.micro is not None:  # the consumers of the gray frame
+                    if gray is None or gray.shape != image.shape[:2]:
+                        gray = np.empty(image.shape[:2], np.uint8)
+                    cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
                 events: list[Event] = []
-                if frame.index % detect_every == 0:
+                if detecting:
                     boxes = [d.box for d in self.detector.detect(image)]
                     t2 = clock()
                     events += self.tracker.update(boxes, now)
