@@ -110,7 +110,7 @@ def _train(args) -> int:
         model = keras.models.load_model(args.from_keras)
         keras_path = args.from_keras
     else:
-        model = ensemble(train_final(fs.x, fs.y, cfg, _seeds(args.seeds)))
+        model = ensemble(train_final(fs.x, fs.y, cfg, _seeds(args.seeds), groups=fs.subject))
         keras_path.parent.mkdir(parents=True, exist_ok=True)
         model.save(keras_path)
     extra = {"keras_file": keras_path.name, "recipe": cfg.key(), "seeds": list(_seeds(args.seeds)),

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import flowset
+from .linear_view import LinearView, fit_selected
 
 
 @dataclass
@@ -38,6 +39,9 @@ class FlowTrainConfig:
         "doc": "subtract each image's mean u and v in the model (min-max normalization moved "
                "zero flow; the mean is its in-graph estimate)"})
     label_smoothing: float = field(default=0.0, metadata={"doc": "label smoothing of the loss"})
+    linear: bool = field(default=False, metadata={
+        "doc": "average the CNN with a logistic regression on block-averaged pixels, chosen "
+               "by grouped CV on the training subjects (convert.micro.linear_view)"})
     tta: bool = field(default=False, metadata={
         "doc": "LOSO predictions average each clip and its mirror (u sign-flipped)"})
 
@@ -181,11 +185,15 @@ class StackedFlowNets:
                for i in range(0, len(x), 128)]
         return np.concatenate(out)
 
-    def keras_model(self, j: int):
-        """Stacked model ``j`` as a plain ``micro_flow_net`` Keras model (to save, quantize)."""
+    def keras_model(self, j: int, linear: LinearView | None = None):
+        """Stacked model ``j`` as a plain ``micro_flow_net`` Keras model (to save, quantize),
+        with ``linear`` as its linear branch if given."""
         from ..zoo import micro_flow_net as zoo
 
-        model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout, center=self.cfg.center)
+        model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout, center=self.cfg.center,
+                          linear_pool=linear.pool if linear else 0)
+        if linear:
+            model.get_layer("linear").set_weights(linear.keras_weights())
         sl = slice(j * self.w, (j + 1) * self.w)
         for i, c in enumerate(zoo.CHANNELS):
             model.get_layer(f"{c}_conv").set_weights([self.conv_k[i].numpy()[..., sl],
@@ -205,12 +213,16 @@ def loso_weights(y: np.ndarray, fold: np.ndarray, n_folds: int, mode: str) -> np
 
 
 def train_final(x: np.ndarray, y: np.ndarray, cfg: FlowTrainConfig, seeds: tuple[int, ...],
-                log=None):
-    """Models trained on every clip (one per seed), as plain Keras models."""
+                log=None, groups: np.ndarray | None = None):
+    """Models trained on every clip (one per seed), as plain Keras models; ``groups`` (the
+    subjects) are needed for the linear view's grouped CV."""
+    if cfg.linear and groups is None:
+        raise ValueError("linear: train_final needs the subjects (groups) to choose the view")
     out = []
+    linear = fit_selected(x, y, groups) if cfg.linear else None
     for seed in seeds:
         net = StackedFlowNets(1, cfg, seed)
         net.fit(x, y, class_weights(y, cfg.class_weight)[y][:, None].astype(np.float32),
                 seed, log)
-        out.append(net.keras_model(0))
+        out.append(net.keras_model(0, linear))
     return out

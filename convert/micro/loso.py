@@ -16,6 +16,7 @@ import numpy as np
 
 from . import flowset
 from .flow_train import FlowTrainConfig, StackedFlowNets, loso_weights
+from .linear_view import fit_selected
 
 Log = Callable[[str], None]
 
@@ -50,6 +51,18 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
     for k, (_, _, test) in enumerate(folds):
         fold_of[test] = k
     runs, runs8 = [], []
+    views: list | None = None          # the linear view of each fold, fitted when first needed
+
+    def linear_views() -> list:
+        nonlocal views
+        if views is None:
+            t = time.time()
+            views = [fit_selected(fs.x[train], fs.y[train], fs.subject[train])
+                     for _, train, _ in folds]
+            log(f"linear view: chosen and fitted inside each of {len(folds)} folds in "
+                f"{time.time() - t:.0f} s")
+        return views
+
     for seed in seeds:
         f = None if cdir is None else cdir / f"seed{seed}.npy"
         f8 = None if cdir is None else cdir / f"seed{seed}-int8.npy"
@@ -64,7 +77,12 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
         net = StackedFlowNets(len(folds), cfg, seed)
         weight = loso_weights(fs.y, fold_of, len(folds), cfg.class_weight)
         losses = net.fit(fs.x, fs.y, weight, seed)
-        probs = net.predict(fs.x)[np.arange(len(fs)), fold_of]     # each clip by its own fold
+        probs = net.predict(fs.x, cfg.tta)[np.arange(len(fs)), fold_of]  # each clip by its fold
+        if cfg.linear:
+            lin = np.zeros_like(probs)
+            for k, (_, _, test) in enumerate(folds):
+                lin[test] = linear_views()[k].predict(fs.x[test])
+            probs = 0.5 * (probs + lin)
         log(f"seed {seed}: {len(folds)} folds trained together in {time.time() - t:.0f} s "
             f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
         runs.append(probs)
@@ -72,7 +90,8 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
             t = time.time()
             probs8 = np.zeros_like(probs)
             for k, (subject, train, test) in enumerate(folds):
-                probs8[test] = int8_predict(net.keras_model(k), fs.x[train], fs.x[test], calib, seed)
+                model = net.keras_model(k, linear_views()[k] if cfg.linear else None)
+                probs8[test] = int8_predict(model, fs.x[train], fs.x[test], calib, seed, cfg.tta)
             log(f"seed {seed}: {len(folds)} fold models quantized and run in LiteRT in "
                 f"{time.time() - t:.0f} s")
             runs8.append(probs8)
@@ -87,16 +106,19 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
     return out, out8
 
 
-def int8_predict(model, x_train: np.ndarray, x_test: np.ndarray, calib: int, seed: int
-                 ) -> np.ndarray:
-    """Quantize ``model`` (calibrated on training clips only) and run ``x_test`` in LiteRT."""
+def int8_predict(model, x_train: np.ndarray, x_test: np.ndarray, calib: int, seed: int,
+                 tta: bool = False) -> np.ndarray:
+    """Quantize ``model`` (calibrated on training clips only) and run ``x_test`` in LiteRT
+    (``tta``: averaged with its mirror, as the float predictions were)."""
     from edge.micro.model import FlowModel
 
     from ..quantize import to_int8_tflite
     rng = np.random.default_rng(seed)
     rep = x_train[rng.permutation(len(x_train))[:calib]]
     tflite = to_int8_tflite(model, flowset.to_input(rep), full_int8=True)
-    return FlowModel(content=tflite, sidecar=flow_sidecar()).predict_many(x_test)
+    m = FlowModel(content=tflite, sidecar=flow_sidecar())
+    p = m.predict_many(x_test)
+    return 0.5 * (p + m.predict_many(flowset.flip(x_test))) if tta else p
 
 
 def flow_sidecar():

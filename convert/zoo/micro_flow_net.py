@@ -19,9 +19,11 @@ POOLED = 5          # side of the pooled map the dense layer sees
 
 
 def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
-          dropout: float = 0.5, center: bool = False) -> keras.Model:
+          dropout: float = 0.5, center: bool = False, linear_pool: int = 0) -> keras.Model:
     """``center``: subtract each image's mean from u and v (built-in layers only, so the
-    converter emits MEAN and SUB): per-image min-max normalization moved zero flow."""
+    converter emits MEAN and SUB): per-image min-max normalization moved zero flow.
+    ``linear_pool``: also a softmax regression on ``linear_pool``-averaged pixels, its
+    probabilities averaged with the CNN's (``convert.micro.linear_view`` fits it)."""
     inputs = keras.Input((input_size, input_size, len(CHANNELS)), name="flow")
     streams = []
     for i, c in enumerate(CHANNELS):
@@ -36,4 +38,8 @@ def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="scores")(x)
+    if linear_pool:
+        lin = layers.AveragePooling2D(linear_pool, name="linear_pool")(inputs)
+        lin = layers.Dense(num_classes, activation="softmax", name="linear")(layers.Flatten()(lin))
+        outputs = layers.Average(name="ensemble")([outputs, lin])
     return keras.Model(inputs, outputs, name=NAME)
