@@ -53,12 +53,16 @@ def loso_section(seeds, int8_seeds, cache: Path) -> tuple[str, dict]:
     if run8:
         same = [run.probs[seeds.index(s)] for s in int8_seeds]
         rows.append(loso.summarize(fs, loso.LosoRun(
-            f"micro_flow_net float, seed {','.join(map(str, int8_seeds))} (int8 reference)", same)))
+            f"{run.name}, seed {','.join(map(str, int8_seeds))} (int8 reference)", same)))
         rows.append(loso.summarize(fs, run8))
         agree = float(np.mean([(a.argmax(1) == b.argmax(1)).mean() for a, b in zip(same, run8.probs)]))
     md = [loso.table(rows), "",
           f"Recipe: `{cfg.key()}`; seeds {', '.join(map(str, seeds))}. "
           f"Floor: scikit-learn LogisticRegression(C=1) on pixels/255."]
+    if cfg.linear:
+        md.append("Linear view: a balanced logistic regression on block-averaged pixels "
+                  "averaged with the CNN; block size and C chosen by grouped 5-fold CV on "
+                  "each fold's training subjects only (convert/micro/linear_view.py).")
     if run8:
         md.append(f"int8: each of the 68 fold models quantized (calibrated on 200 of its own "
                   f"training clips) and run in LiteRT; argmax agreement with float {agree:.4f}.")

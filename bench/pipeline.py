@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline.md"
 CLIP = ROOT / "edge" / "samples" / "demo_pexels_wolfgang_langer.mp4"
 
+sys.path.insert(0, str(ROOT))
+from edge.detectors import DetectorConfig  # noqa: E402
+from edge.tracker import TrackerConfig  # noqa: E402
+
+DEFAULT_DETECTOR, DEFAULT_EVERY = DetectorConfig().kind, TrackerConfig().detect_every
+
 
 def letterbox_clip(src: Path, dst: Path, size=(640, 480)) -> Path:
     import cv2
@@ -139,13 +145,17 @@ def main() -> int:
                  "640x480": str(letterbox_clip(CLIP, Path(tmp) / "clip480.mp4"))}
         rows = []
         for clip_name, video in clips.items():
-            variants = [("blazeface-full", 1, 1), ("blazeface-full", 1, 2)]
+            # (detector, detect every k-th frame, threads); the defaults first.
+            variants = [(DEFAULT_DETECTOR, DEFAULT_EVERY, 1), (DEFAULT_DETECTOR, DEFAULT_EVERY, 2),
+                        ("blazeface-full", 1, 1), ("blazeface-full", 1, 2)]
             if clip_name.startswith("Pexels"):
-                variants += [("blazeface-short", 1, 1), ("blazeface-full", 2, 1),
-                             ("blazeface-full", 3, 1), ("blazeface-full", 4, 1),
-                             ("blazeface-short", 3, 1), ("haar", 1, 1)]
+                variants += [("blazeface-full", 2, 1), ("blazeface-full", 4, 1),
+                             ("blazeface-short", 3, 1), ("blazeface-short", 1, 1),
+                             ("haar", 1, 1)]
             for detector, every, threads in variants:
-                name = f"emotion-edge {detector}" + (f" detect 1/{every}" if every > 1 else "")
+                name = f"emotion-edge {detector} " + \
+                    ("every frame" if every == 1 else f"detect 1/{every}") + \
+                    (" (default)" if (detector, every) == (DEFAULT_DETECTOR, DEFAULT_EVERY) else "")
                 res = run_child("edge", video, str(threads), str(args.frames), detector,
                                 str(every), threads=threads)
                 rows.append((clip_name, name, threads, res))

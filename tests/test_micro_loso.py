@@ -76,3 +76,45 @@ def test_stacked_folds_are_independent(fs):
     model = a.keras_model(0)
     assert np.allclose(model.predict(flowset.to_input(x[:8]), verbose=0),
                        a.predict(x[:8])[:, 0], atol=1e-5)
+
+
+def test_linear_view_branch_is_the_regression(fs):
+    """The device model's linear branch (pooled input -> Dense) must compute exactly the
+    fitted regression, and the whole model the mean of the CNN's and its probabilities."""
+    from convert.micro import linear_view
+    from convert.micro.flow_train import FlowTrainConfig, StackedFlowNets
+
+    idx = np.arange(0, len(fs), 3)
+    view = linear_view.fit(fs.x[idx], fs.y[idx], pool=2, c=0.3)
+    p = view.predict(fs.x[:20])
+    assert np.allclose(p.sum(1), 1) and p.shape == (20, 3)
+    net = StackedFlowNets(1, FlowTrainConfig(), seed=1)            # untrained is enough
+    model = net.keras_model(0, view)
+    want = 0.5 * (net.predict(fs.x[:20])[:, 0] + p)
+    assert np.allclose(model.predict(flowset.to_input(fs.x[:20]), verbose=0), want, atol=1e-5)
+
+
+def test_linear_view_is_chosen_on_the_given_subjects_only(fs):
+    from convert.micro import linear_view
+
+    subjects = fs.subjects()[:15]
+    m = np.isin(fs.subject, subjects)
+    pool, c, scores = linear_view.select(fs.x[m], fs.y[m], fs.subject[m])
+    assert set(scores) == {(p_, c_) for p_ in linear_view.POOLS for c_ in linear_view.CS}
+    assert scores[(pool, c)] == max(scores.values())
+
+
+def test_center_ignores_where_minmax_put_zero_flow(fs):
+    """With ``center`` the model sees u and v relative to their image mean, so shifting u or
+    v by a constant (what per-image min-max does to zero flow) changes nothing."""
+    from convert.zoo import micro_flow_net
+
+    model = micro_flow_net.build(center=True, dropout=0.0)
+    x = flowset.to_input(fs.x[:8])
+    shifted = x.copy()
+    shifted[..., 0] += 0.3
+    shifted[..., 1] -= 0.2
+    assert np.allclose(model.predict(x, verbose=0), model.predict(shifted, verbose=0), atol=1e-5)
+    strain = x.copy()
+    strain[..., 2] += 0.3                                     # strain is not centred
+    assert not np.allclose(model.predict(x, verbose=0), model.predict(strain, verbose=0))

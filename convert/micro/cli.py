@@ -88,7 +88,7 @@ def _loso(args) -> int:
     seeds, seeds8 = _seeds(args.seeds), _seeds(args.int8_seeds)
     q = loso.summarize(fs, run8) if run8 else None
     qf = loso.summarize(fs, loso.LosoRun(
-        f"micro_flow_net float, seed {','.join(map(str, seeds8))} (int8 reference)",
+        f"{run.name}, seed {','.join(map(str, seeds8))} (int8 reference)",
         [run.probs[seeds.index(s)] for s in seeds8 if s in seeds])) if run8 else None
     print(loso.table([floor, flt] + ([qf, q] if q else [])))
     if args.figures:

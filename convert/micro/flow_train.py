@@ -35,11 +35,11 @@ class FlowTrainConfig:
         "doc": "none | balanced: weight classes by inverse frequency (UF1/UAR weigh classes equally)"})
     width: int = field(default=6, metadata={"doc": "conv filters per flow stream"})
     dropout: float = field(default=0.5, metadata={"doc": "dropout before the dense layer"})
-    center: bool = field(default=False, metadata={
+    center: bool = field(default=True, metadata={
         "doc": "subtract each image's mean u and v in the model (min-max normalization moved "
                "zero flow; the mean is its in-graph estimate)"})
     label_smoothing: float = field(default=0.0, metadata={"doc": "label smoothing of the loss"})
-    linear: bool = field(default=False, metadata={
+    linear: bool = field(default=True, metadata={
         "doc": "average the CNN with a logistic regression on block-averaged pixels, chosen "
                "by grouped CV on the training subjects (convert.micro.linear_view)"})
     tta: bool = field(default=False, metadata={

@@ -99,8 +99,9 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
             np.save(f, probs)
             if want8:
                 np.save(f8, runs8[-1])
-    out = LosoRun(f"micro_flow_net float", runs, time.time() - t0, [cfg.key()])
-    out8 = LosoRun(f"micro_flow_net int8 (per-fold TFLite)", runs8, 0.0,
+    name = "micro_flow_net" + (" + linear view" if cfg.linear else "")
+    out = LosoRun(f"{name} float", runs, time.time() - t0, [cfg.key()])
+    out8 = LosoRun(f"{name} int8 (per-fold TFLite)", runs8, 0.0,
                    [f"per-fold int8, calibrated on {calib} training clips of the fold"]) \
         if runs8 else None
     return out, out8
