@@ -143,7 +143,7 @@ def test_shipped_int8_model_on_val_slice():
     card reports 0.785 and 0.589 on all of val (this slice: 0.775 and 0.574); the floors
     leave room for the slice's sampling spread (about +-1.3 points) and still fail for a
     broken preprocessing path (a wrong scale, crop or flip drops a model like this towards
-    the 0.35 of always answering neutral) or a regression to the previous model (0.757)."""
+    the 0.35 of always answering neutral)."""
     r = run_convert("evaluate", MODELS / "emotion_int8.tflite", "--labels", "ferplus",
                     "--limit", "1000", "--json")
     assert r.returncode == 0, r.stderr[-2000:]
