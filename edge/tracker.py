@@ -1,9 +1,10 @@
 """Stable anonymous track ids across frames, and a smoothed emotion per track.
 
 Detections are matched to tracks greedily by IoU. Between detector runs (``detect_every``)
-tracks coast on a constant-velocity guess of their box. Each track keeps an exponential
-moving average of the classifier's probabilities; its emotion changes only when a new label
-has led the average for ``hold_frames`` frames in a row, so outputs do not flicker.
+tracks coast on a constant-velocity guess of their box and keep their emotion. Each track
+keeps an exponential moving average of the classifier's probabilities (fresh detections
+only); its emotion changes only when a new label has led the average for ``hold_frames``
+classifications in a row, so outputs do not flicker.
 """
 from __future__ import annotations
 
@@ -21,12 +22,10 @@ class TrackerConfig:
     iou: float = field(default=0.3, metadata={
         "doc": "minimum overlap (IoU) for a detection to continue a track"})
     max_missed: int = field(default=8, metadata={
-        "doc": "frames a track may go undetected before it counts as left (counted in "
-               "detector runs of every frame: with detect_every = k, k times fewer runs)"})
+        "doc": "frames a track may go undetected before it counts as left"})
     min_hits: int = field(default=5, metadata={
-        "doc": "frames with a detection before a track counts as a face, which filters brief "
-               "false positives such as a cartoon face in passing (with detect_every = k, "
-               "k times fewer detector runs, but at least 2)"})
+        "doc": "frames' worth of detections before a track counts as a face (at least 2 "
+               "detector runs); filters brief false positives such as a cartoon face"})
     smoothing: float = field(default=0.3, metadata={
         "doc": "weight of the newest classification in the moving average of "
                "probabilities (0..1]"})
