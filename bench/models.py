@@ -150,7 +150,8 @@ def main() -> int:
     for run in sorted(args.runs.glob("*/state.json")):
         state = json.loads(run.read_text())
         cfg = state["config"]
-        name = f"{cfg['model']} on {cfg['target']} ({cfg['classes']}, {state['epoch'] + 1} epochs)"
+        name = f"{cfg['model']} on {cfg['target']} ({cfg['classes']}, {state['epoch'] + 1} epochs"
+        name += f", from {Path(cfg['init']).parent.name})" if cfg.get("init") else ")"
         print("evaluating", name, flush=True)
         val_set = val
         if cfg["classes"] == "binary":
