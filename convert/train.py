@@ -181,8 +181,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
             acc = float(logs["val_accuracy"])
             if acc > state["best"]:
                 state.update(best=acc, best_epoch=epoch)
-                self.model.save(best_path)
-            self.model.save(last_path)
+                save_atomically(self.model, best_path)
+            save_atomically(self.model, last_path)
             state.update(epoch=epoch, config=asdict(cfg), model=cfg.model, input_size=size,
                          labels=list(BINARY_LABELS if y_train.shape[1] == 2 else fer.CLASSES))
             tmp = state_path.with_suffix(".tmp")
@@ -200,6 +200,13 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
               verbose=verbose)
     return state
+
+
+def save_atomically(model, path: Path) -> None:
+    """A run killed while saving keeps its previous checkpoint, never half a file."""
+    tmp = path.with_name(path.stem + ".partial.keras")  # Keras insists on the suffix
+    model.save(tmp)
+    tmp.replace(path)
 
 
 def initial_model(path: str, n_classes: int, size: int):
