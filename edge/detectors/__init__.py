@@ -12,7 +12,7 @@ faces, 8 videos; table in bench/results/detectors.md):
 - ``kind = "blazeface-full"``: the only detector that finds all 23 scene faces (profile,
   tilted, cut-off, small and group faces included) and the small walking faces in the
   videos, at ~8 ms CPU per frame on the host. Short range is 2x faster but misses faces
-  smaller than ~1/8 of the frame (0 of 3 walking faces, 16/23 scenes): a classroom or
+  smaller than ~1/8 of the frame (0 of 3 walking faces, 15/23 scenes): a classroom or
   kiosk camera sees people 1-4 m away. Haar finds 17/23, misses turned heads (5/56 frames
   of the two-person head-pose video) and costs 13-100 ms CPU.
 - ``min_score = 0.65``: full range at 0.5 fires on the cartoon (71 detections on 192
