@@ -153,11 +153,8 @@ def main() -> int:
         name = f"{cfg['model']} on {cfg['target']} ({cfg['classes']}, {state['epoch'] + 1} epochs"
         name += f", from {Path(cfg['init']).parent.name})" if cfg.get("init") else ")"
         print("evaluating", name, flush=True)
-        val_set = val
-        if cfg["classes"] == "binary":
-            from convert.train import to_binary
-            val_set = to_binary(val)
-        rows.append(evaluate_row(name, run.parent / "best.keras", None, val_set,
+        # Binary models too get the 7-class faces: evaluation maps the labels itself.
+        rows.append(evaluate_row(name, run.parent / "best.keras", None, val,
                                  cfg["target"], cfg["classes"]))
     shipped = ROOT / "models" / "emotion_int8.tflite"
     if shipped.exists():
