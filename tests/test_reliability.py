@@ -277,7 +277,9 @@ class HangingVideo(OpenCVSource):
 
 
 def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listener):
-    source = HangingVideo(videos / CLIP, hang_at=(1, 40))
+    # The second hang comes late enough (120 frames, ~0.6 s at full speed) for several
+    # pings to have gone out before it, however fast the machine.
+    source = HangingVideo(videos / CLIP, hang_at=(1, 120))
     recorder = Recorder()
     cfg = make_config(tmp_path / "logs", videos / CLIP)
     monitor = Monitor(cfg, source=source, sinks=[recorder],
@@ -290,7 +292,7 @@ def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listen
         assert listener.fields() == []
         source.release[1].set()
 
-        assert source.hung[40].wait(60), "the monitor did not reach frame 40"
+        assert source.hung[120].wait(60), "the monitor did not reach frame 120"
         time.sleep(0.5)                     # datagrams sent just before the hang arrive
         before = listener.snapshot()        # every datagram sent before the hang started
         assert before[0][1] == "READY=1"
@@ -300,10 +302,10 @@ def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listen
         # Hung for 4 x WATCHDOG_USEC: systemd would have killed it; not a single ping went out.
         time.sleep(4 * WATCHDOG_USEC / 1e6)
         assert listener.snapshot() == before
-        assert recorder.frames == frames == 39
+        assert recorder.frames == frames == 119
 
         hang_ended = time.time()
-        source.release[40].set()
+        source.release[120].set()
         wait_for(lambda: any(t > hang_ended and m == "WATCHDOG=1"
                              for t, m in listener.snapshot()), 10, "pings after the hang")
     finally:
