@@ -23,7 +23,7 @@ from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
 from .sinks import make_sink
 from .sinks.base import Sink
-from .sources import FrameSource, ResilientSource, create_source
+from .sources import CaptureThread, FrameSource, ResilientSource, create_source
 from .summary import Summary
 from .tracker import Tracker
 
@@ -73,6 +73,7 @@ class Monitor:
         self.classifier = classifier or FaceClassifier(cfg.classifier)
         self.detector = detector or create_detector(cfg.detector)
         self.source = ResilientSource(source or create_source(cfg.source))
+        self.capture: CaptureThread | None = None   # started by run() when read_ahead > 0
         self.labels = self.classifier.labels
         self.tracker = Tracker(cfg.tracker, self.labels)
         self.summary = Summary(self.labels, cfg.monitor.summary_interval)
@@ -108,6 +109,11 @@ class Monitor:
         st.started = time.monotonic()
         self.source.open()
         src = self.source.source
+        frames = self.source
+        if self.cfg.source.read_ahead:
+            src.keep_frames(self.cfg.source.read_ahead + 2)  # queued + in the loop + decoding
+            frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
+            self.capture.start()
         if self.cfg.micro.enabled:
             from .micro import MicroStage
             self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps)
@@ -124,7 +130,7 @@ class Monitor:
         try:
             while not self.stopping:
                 t0 = clock()
-                frame = self.source.next(lambda: self.stopping, self.notifier.watchdog)
+                frame = frames.next(lambda: self.stopping, self.notifier.watchdog)
                 if frame is None:
                     self.stop("end of stream" if not self.stopping else self._stop_reason)
                     break
@@ -196,6 +202,13 @@ class Monitor:
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
+        release_source = True
+        if self.capture is not None:
+            try:
+                self.capture.close()
+            except TimeoutError as exc:   # never close a device another thread is inside
+                log.error("%s", exc)
+                release_source = False
         st = self.stats
         st.elapsed_s = time.monotonic() - st.started
         # A video file's events follow its own timeline; end them on it too.
@@ -209,7 +222,8 @@ class Monitor:
         events.append(Event("stopped", now, extra={
             "reason": self._stop_reason or "error", "frames": st.frames,
             "fps": round(st.fps, 1), "bad_frames": src.bad_frames,
-            "source_failures": src.failures}))
+            "source_failures": src.failures,
+            "dropped_frames": self.capture.dropped if self.capture else 0}))
         try:
             self._emit(events)
         finally:
@@ -218,7 +232,8 @@ class Monitor:
                     s.close()
                 except Exception as exc:  # one broken sink must not keep others from closing
                     log.error("closing %s failed: %s", s.name, exc)
-            self.source.close()
+            if release_source:
+                self.source.close()
             self.detector.close()
 
     # --- optional face crops (privacy: off by default) ----------------------------------------

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import EndOfStream, Frame, FrameSource, ResilientSource, SourceError
+from .capture import CaptureThread
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "demo_pexels_wolfgang_langer.mp4"
 
@@ -24,12 +25,17 @@ class SourceConfig:
                                                        "again at its end"})
     realtime: bool = field(default=True, metadata={
         "doc": "play video files at their own frame rate (false: as fast as possible)"})
+    read_ahead: int = field(default=2, metadata={
+        "doc": "frames a capture thread decodes ahead, so decoding overlaps inference (a "
+               "live camera keeps only the newest); 0: capture in the frame loop"})
 
     def __post_init__(self):
         if self.width < 16 or self.height < 16:
             raise ValueError(f"width/height: {self.width}x{self.height} is too small")
         if not 0 < self.fps <= 240:
             raise ValueError(f"fps: {self.fps} is outside 0..240")
+        if not 0 <= self.read_ahead <= 16:
+            raise ValueError(f"read_ahead: {self.read_ahead} is outside 0..16")
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -58,5 +64,5 @@ def create_source(cfg: SourceConfig) -> FrameSource:
                         realtime=cfg.realtime)
 
 
-__all__ = ["SourceConfig", "create_source", "Frame", "FrameSource", "ResilientSource",
-           "SourceError", "EndOfStream", "SAMPLE_CLIP"]
+__all__ = ["SourceConfig", "create_source", "CaptureThread", "Frame", "FrameSource",
+           "ResilientSource", "SourceError", "EndOfStream", "SAMPLE_CLIP"]

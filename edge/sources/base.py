@@ -39,6 +39,10 @@ class FrameSource(ABC):
     def read(self) -> np.ndarray:
         """The next BGR frame. Raise EndOfStream at the end, SourceError on a failure."""
 
+    def keep_frames(self, n: int) -> None:
+        """Keep each returned frame intact for ``n`` more reads (the capture thread reads
+        ahead). Sources that return a fresh array every time have nothing to do."""
+
     def timestamp(self) -> float:
         """Time of the frame just read (default: now)."""
         return time.time()

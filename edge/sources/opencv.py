@@ -21,7 +21,10 @@ class OpenCVSource(FrameSource):
         self.width, self.height, self.req_fps = width, height, fps
         self.loop, self.realtime = loop, realtime and not self.live
         self.cap: cv2.VideoCapture | None = None
-        self._frame: np.ndarray | None = None
+        # Frames are decoded into a ring of reused buffers: a returned frame stays intact
+        # for as many more reads as ``keep_frames`` asked (the capture thread reads ahead).
+        self._ring: list[np.ndarray | None] = [None]
+        self._slot = 0
         self._pos = 0            # frames read from a file (for its timeline)
         self._t0 = 0.0
 
@@ -65,10 +68,17 @@ class OpenCVSource(FrameSource):
             while delay < -1.0 / self.fps and not self._at_end() and self.cap.grab():
                 self._pos += 1
                 delay += 1.0 / self.fps
-        ok, self._frame = self.cap.retrieve(self._frame)  # reuse the buffer
-        if not ok or self._frame is None:
+        i = self._slot
+        ok, image = self.cap.retrieve(self._ring[i])
+        if not ok or image is None:
             raise SourceError(f"{self.name}: unreadable frame")
-        return self._frame
+        self._ring[i] = image
+        self._slot = (i + 1) % len(self._ring)
+        return image
+
+    def keep_frames(self, n: int) -> None:
+        if n + 1 > len(self._ring):
+            self._ring += [None] * (n + 1 - len(self._ring))
 
     def _at_end(self) -> bool:
         total = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
