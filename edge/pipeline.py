@@ -111,7 +111,6 @@ class Monitor:
         src = self.source.source
         frames = self.source
         if self.cfg.source.read_ahead:
-            src.keep_frames(self.cfg.source.read_ahead + 2)  # queued + in the loop + decoding
             frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
             self.capture.start()
         if self.cfg.micro.enabled:

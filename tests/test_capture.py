@@ -25,12 +25,9 @@ def digests_read_directly(path) -> list[str]:
 
 def test_a_file_read_ahead_delivers_every_frame_intact_and_in_order(videos):
     expected = digests_read_directly(videos / CLIP)
-    inner = OpenCVSource(str(videos / CLIP), realtime=False)
-    depth = 3
-    inner.keep_frames(depth + 2)
-    source = ResilientSource(inner)
+    source = ResilientSource(OpenCVSource(str(videos / CLIP), realtime=False))
     source.open()
-    capture = CaptureThread(source, depth)
+    capture = CaptureThread(source, depth=3)
     capture.start()
     got, held = [], []
     try:
@@ -61,9 +58,7 @@ class LiveVideo(OpenCVSource):
 
 
 def test_a_live_source_keeps_the_newest_frames_when_the_loop_is_slow(videos):
-    inner = LiveVideo(videos / CLIP)
-    inner.keep_frames(4)
-    source = ResilientSource(inner)
+    source = ResilientSource(LiveVideo(videos / CLIP))
     source.open()
     capture = CaptureThread(source, depth=2)
     capture.start()

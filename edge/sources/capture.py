@@ -26,6 +26,8 @@ _POLL_S = 0.1         # how often a waiting frame loop looks at should_stop / li
 
 
 class CaptureThread:
+    """Reads ``source`` in a thread, up to ``depth`` frames ahead of the frame loop."""
+
     def __init__(self, source: ResilientSource, depth: int = 2):
         if depth < 1:
             raise ValueError(f"depth: must be at least 1, not {depth}")
@@ -34,11 +36,13 @@ class CaptureThread:
         self.dropped = 0          # live frames discarded because the loop was behind
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._beats = 0           # bumped by the thread whenever it makes progress
+        self._beats = 0           # ticks of the reconnect backoff: alive, though frameless
         self._seen_beats = 0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Frames in flight: the queue's, the loop's current one, and the one being decoded.
+        self.source.source.keep_frames(self.depth + 2)
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
 
@@ -52,7 +56,6 @@ class CaptureThread:
                 frame = self.source.next(self._stop.is_set, self._beat)
                 if frame is None:
                     break
-                self._beat()
                 self._put(frame)
         except BaseException as exc:  # handed to the frame loop, which raises it
             self._put(exc)
@@ -84,7 +87,7 @@ class CaptureThread:
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                if self._beats != self._seen_beats:   # waiting, but capture is alive
+                if self._beats != self._seen_beats:   # no frame, but capture is alive
                     self._seen_beats = self._beats
                     alive()
                 continue
