@@ -64,6 +64,18 @@ def test_track_count_on_real_clips(tmp_path, videos, clip, expected, detect_ever
     assert stats.frames > 20
 
 
+def test_the_capture_thread_changes_nothing_in_the_log_of_a_file(tmp_path, videos):
+    """Decoding ahead in a thread must give exactly the events of decoding in the loop."""
+    clip = videos / "intel_head-pose-face-detection-female-and-male.mp4"
+    logs = {}
+    for ahead in (0, 2):
+        Monitor(make_config(tmp_path / str(ahead), clip, source={"read_ahead": ahead})).run()
+        records = read_log(tmp_path / str(ahead))
+        assert records[-1]["frames"] > 50 and records[-1]["dropped_frames"] == 0
+        logs[ahead] = [{k: v for k, v in r.items() if k not in ("ts", "fps")} for r in records]
+    assert len(logs[2]) > 5 and logs[2] == logs[0]
+
+
 def test_detect_every_third_frame_keeps_the_tracks(tmp_path, videos):
     """Detector and classifier run on every third frame only; the two people are still
     tracked, and every frame in between still reports their (carried) emotions."""
