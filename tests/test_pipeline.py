@@ -162,10 +162,11 @@ def test_led_pins_follow_the_logged_emotions(tmp_path, videos):
 # --- faults ----------------------------------------------------------------------------------
 
 class UnpluggedCamera(OpenCVSource):
-    """A real video that behaves like a USB camera pulled out twice and plugged back in."""
+    """A real video that behaves like a USB camera pulled out twice and plugged back in.
+    Like a camera it delivers frames at its frame rate, however fast they are taken."""
 
     def __init__(self, path: Path, fail_at: set[int]):
-        super().__init__(str(path), realtime=False)
+        super().__init__(str(path), realtime=True)
         self.live, self.fail_at, self.reads, self.opens = True, fail_at, 0, 0
 
     def open(self):
