@@ -109,28 +109,32 @@ def lr_at(epoch: int, cfg: TrainConfig) -> float:
 
 
 def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, size: int):
-    import keras
+    """A tf.data pipeline of augmented batches, reshuffled every epoch.
+
+    tf.data rather than keras.utils.PyDataset: measured here, a PyDataset made each
+    training step about twice as slow (23.6 vs 12.0 ms per face, same model and batch),
+    while NumPy augmentation costs only 0.08 ms per face either way.
+    """
+    import tensorflow as tf
 
     augment = Augment()
+    rng = np.random.default_rng(cfg.seed)
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=2)
-            self.rng = np.random.default_rng(cfg.seed)
-            self.order = self.rng.permutation(len(x))
+    def batch(idx: np.ndarray):
+        faces = augment(x[idx], rng)
+        return to_model_input(faces, size), y[idx].astype(np.float32), w[idx].astype(np.float32)
 
-        def __len__(self):
-            return math.ceil(len(x) / cfg.batch_size)
+    def with_shapes(faces, targets, weights):
+        return (tf.ensure_shape(faces, (None, size, size, 1)),
+                tf.ensure_shape(targets, (None, y.shape[1])), tf.ensure_shape(weights, (None,)))
 
-        def __getitem__(self, i):
-            idx = self.order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            faces = augment(x[idx], self.rng)
-            return to_model_input(faces, size), y[idx], w[idx]
-
-        def on_epoch_end(self):
-            self.order = self.rng.permutation(len(x))
-
-    return Batches()
+    out = (tf.float32, tf.float32, tf.float32)
+    return (tf.data.Dataset.range(len(x))
+            .shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
+            .batch(cfg.batch_size)
+            .map(lambda idx: tf.numpy_function(batch, [idx], out))  # one call at a time: rng
+            .map(with_shapes)
+            .prefetch(2))
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1) -> dict:
