@@ -202,7 +202,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     model.fit(make_batches(train_set.x, y_train, w_train, cfg, size),
               validation_data=(to_model_input(val_set.x, size), y_val),
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-              verbose=verbose)
+              shuffle=False, verbose=verbose)  # the dataset shuffles itself, seeded
     return state
 
 
