@@ -167,8 +167,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
         print(f"resuming {run_dir} at epoch {initial_epoch} (best val {state['best']:.4f})")
     else:
         n_classes = y_train.shape[1]
-        model = initial_model(cfg.init, n_classes, size) if cfg.init else \
-            entry.build(n_classes, size)
+        model = entry.build(n_classes, size)
+        if cfg.init:
+            model = initial_model(cfg.init, model, cfg.seed)
         model.compile(
             optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -213,19 +214,28 @@ def save_atomically(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def initial_model(path: str, n_classes: int, size: int):
-    """A trained model to fine-tune (say, a FER+ model on the original labels): it must
-    take the same input and give the same number of classes as the run asks for."""
+def initial_model(path: str, fresh, seed: int = 1):
+    """A trained model to start from: the same architecture as the run's ``fresh`` model
+    (fine-tuning, say a FER+ model on the original labels), or a narrower one of the same
+    layer chain, widened so that it still computes what it was trained to (``widen.py``)."""
     import keras
+
+    from .widen import can_widen, widen
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"--init {path}: no such model file")
     model = keras.models.load_model(path, compile=False)
-    shape = (tuple(model.input_shape[1:3]), model.output_shape[-1])
-    if shape != ((size, size), n_classes):
-        raise ValueError(f"--init {path}: takes {shape[0][0]}x{shape[0][1]} faces and gives "
-                         f"{shape[1]} classes; this run needs {size}x{size} and {n_classes}")
-    return model
+    if model.input_shape != fresh.input_shape or model.output_shape != fresh.output_shape:
+        (h, w), n = model.input_shape[1:3], model.output_shape[-1]
+        (fh, fw), fn = fresh.input_shape[1:3], fresh.output_shape[-1]
+        raise ValueError(f"--init {path}: takes {h}x{w} faces and gives {n} classes; "
+                         f"this run needs {fh}x{fw} and {fn}")
+    if model.count_params() == fresh.count_params():
+        return model
+    if not can_widen(model, fresh):
+        raise ValueError(f"--init {path}: a {model.name} model, which cannot start a "
+                         f"{fresh.name} run (not the same layers, nor a narrower copy of them)")
+    return widen(model, fresh, seed=seed)
 
 
 def export_model(src: Path, dst: Path) -> Path:

@@ -161,6 +161,37 @@ def test_fine_tuning_starts_from_the_given_model(tmp_path):
     assert "gives 7 classes; this run needs 48x48 and 2" in r.stderr
 
 
+def test_widening_keeps_what_the_shipped_model_computes(val):
+    """vgg_bn_wide starts from the shipped vgg_bn by copying channels (convert/widen.py):
+    on 256 real val faces it gives the same scores (to float rounding) in inference mode,
+    and in training mode up to the dropout layer (BatchNorm sees the same batch statistics);
+    the symmetry-breaking noise keeps nearly every prediction. A model of another layer
+    chain is refused."""
+    import keras
+
+    from convert import zoo
+    from convert.preprocess import to_model_input
+    from convert.widen import widen
+
+    src = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    x = to_model_input(val.x[:256], 48)
+    before = src.predict(x, verbose=0)
+    wide = widen(src, zoo.get("vgg_bn_wide").build(7), noise=0)
+    assert wide.count_params() > 1.5 * src.count_params()
+    np.testing.assert_allclose(wide.predict(x, verbose=0), before, atol=1e-4)
+
+    def pooled(m):  # training-mode features, dropout excluded
+        gap = next(layer for layer in m.layers if "global" in layer.name)
+        return keras.Model(m.input, gap.output)(x[:64], training=True).numpy()
+    logits = lambda m: pooled(m) @ m.layers[-1].get_weights()[0]  # noqa: E731
+    np.testing.assert_allclose(logits(wide), logits(src), atol=1e-3)
+
+    noisy = widen(src, zoo.get("vgg_bn_wide").build(7), noise=0.01)
+    assert (noisy.predict(x, verbose=0).argmax(1) == before.argmax(1)).mean() > 0.97
+    with pytest.raises(ValueError, match="not a wider copy"):
+        widen(zoo.get("mini_xception").build(7), zoo.get("vgg_bn_wide").build(7))
+
+
 def test_shipped_int8_model_on_val_slice():
     """The shipped model, run by the device's code, on 1000 val faces.
 

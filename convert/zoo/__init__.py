@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import baseline_cnn, micro_cnn_lstm, micro_flow_net, mini_xception, vgg_bn
+from . import baseline_cnn, micro_cnn_lstm, micro_flow_net, mini_xception, vgg_bn, vgg_bn_wide
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class ZooEntry:
         return self.module.build(num_classes=num_classes, input_size=input_size or self.input_size)
 
 
-ZOO = {m.NAME: ZooEntry(m.NAME, m) for m in (baseline_cnn, mini_xception, vgg_bn, micro_cnn_lstm, micro_flow_net)}
+ZOO = {m.NAME: ZooEntry(m.NAME, m) for m in (baseline_cnn, mini_xception, vgg_bn, vgg_bn_wide,
+                                             micro_cnn_lstm, micro_flow_net)}
 
 
 def get(name: str) -> ZooEntry:
