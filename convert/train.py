@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 1
     input_size: int = 0                # 0: the model's default
     init: str = ""                     # start from this Keras model's weights (fine-tuning)
+    mixup: float = 0.0                 # Beta(a, a) mixing of faces and targets in a batch; 0: off
 
 
 # The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
@@ -121,8 +122,10 @@ def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, 
     rng = np.random.default_rng(cfg.seed)
 
     def batch(idx: np.ndarray):
-        faces = augment(x[idx], rng)
-        return to_model_input(faces, size), y[idx].astype(np.float32), w[idx].astype(np.float32)
+        faces, targets = augment(x[idx], rng), y[idx].astype(np.float32)
+        if cfg.mixup:
+            faces, targets = mix(faces, targets, cfg.mixup, rng)
+        return to_model_input(faces, size), targets, w[idx].astype(np.float32)
 
     def with_shapes(faces, targets, weights):
         return (tf.ensure_shape(faces, (None, size, size, 1)),
@@ -135,6 +138,17 @@ def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, 
             .map(lambda idx: tf.numpy_function(batch, [idx], out))  # one call at a time: rng
             .map(with_shapes)
             .prefetch(2))
+
+
+def mix(faces: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Generator):
+    """mixup (Zhang et al. 2018): blend each face and its target with another face of the
+    batch. The face itself keeps the larger share (lambda >= 0.5), so its class weight
+    still applies."""
+    lam = rng.beta(alpha, alpha, len(faces)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    other = rng.permutation(len(faces))
+    faces = lam[:, None, None] * faces + (1 - lam[:, None, None]) * faces[other]
+    return faces, lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1) -> dict:

@@ -125,6 +125,22 @@ def test_training_batches_cover_every_face_once_per_epoch(val):
     assert orders[0] != orders[1]
 
 
+def test_mixup_blends_faces_and_targets(val):
+    """--mixup: every target is still a distribution, each face keeps at least half of its
+    own target (its class weight still applies), and most are blended with another face."""
+    from convert.train import TrainConfig, make_batches
+
+    n = 128
+    y = np.eye(7, dtype=np.float32)[val.y[:n]]
+    w = np.arange(n, dtype=np.float32)
+    faces, targets, weights = next(iter(make_batches(val.x[:n], y, w, TrainConfig(mixup=0.4), 48)))
+    idx, targets = weights.numpy().astype(int), targets.numpy()
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    assert (targets[np.arange(len(idx)), val.y[idx]] >= 0.5 - 1e-6).all()
+    assert (targets.max(axis=1) < 0.99).mean() > 0.5
+    assert faces.numpy().min() >= -1.0 and faces.numpy().max() <= 1.0
+
+
 def test_short_training_run_lowers_the_loss(tmp_path):
     """Four augmented epochs on 1024 real faces: the loss must fall clearly (by 0.05 nats;
     seen here: 0.07-0.13) below where it started, which is already below ln 7 = 1.95."""
