@@ -231,7 +231,8 @@ def save_atomically(model, path: Path) -> None:
 def initial_model(path: str, fresh, seed: int = 1):
     """A trained model to start from: the same architecture as the run's ``fresh`` model
     (fine-tuning, say a FER+ model on the original labels), or a narrower one of the same
-    layer chain, widened so that it still computes what it was trained to (``widen.py``)."""
+    layer chain, widened so that it still computes what it was trained to (``widen.py``),
+    or one trained on another face size (its weights copied into ``fresh``)."""
     import keras
 
     from .widen import can_widen, widen
@@ -239,12 +240,12 @@ def initial_model(path: str, fresh, seed: int = 1):
     if not Path(path).is_file():
         raise FileNotFoundError(f"--init {path}: no such model file")
     model = keras.models.load_model(path, compile=False)
-    if model.input_shape != fresh.input_shape or model.output_shape != fresh.output_shape:
+    if model.output_shape != fresh.output_shape:
         (h, w), n = model.input_shape[1:3], model.output_shape[-1]
         (fh, fw), fn = fresh.input_shape[1:3], fresh.output_shape[-1]
         raise ValueError(f"--init {path}: takes {h}x{w} faces and gives {n} classes; "
                          f"this run needs {fh}x{fw} and {fn}")
-    if model.count_params() == fresh.count_params():
+    if model.input_shape == fresh.input_shape and model.count_params() == fresh.count_params():
         return model
     if not can_widen(model, fresh):
         raise ValueError(f"--init {path}: a {model.name} model, which cannot start a "

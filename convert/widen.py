@@ -19,11 +19,12 @@ def _chain(model) -> list:
 
 
 def can_widen(src, dst) -> bool:
-    """True when ``dst`` is ``src`` with at least as many channels in every layer."""
+    """True when ``dst`` is ``src`` with at least as many channels in every layer (its input
+    may be larger: convolutions and global pooling do not depend on the image size)."""
     a, b = _chain(src), _chain(dst)
     if [type(x).__name__ for x in a] != [type(x).__name__ for x in b]:
         return False
-    if src.input_shape != dst.input_shape or src.output_shape != dst.output_shape:
+    if src.input_shape[-1] != dst.input_shape[-1] or src.output_shape != dst.output_shape:
         return False
     return all(wa.shape[-1] <= wb.shape[-1] and wa.ndim == wb.ndim
                for x, y in zip(a, b) for wa, wb in zip(x.get_weights(), y.get_weights()))

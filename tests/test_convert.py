@@ -181,8 +181,8 @@ def test_widening_keeps_what_the_shipped_model_computes(val):
     """vgg_bn_wide starts from the shipped vgg_bn by copying channels (convert/widen.py):
     on 256 real val faces it gives the same scores (to float rounding) in inference mode,
     and in training mode up to the dropout layer (BatchNorm sees the same batch statistics);
-    the symmetry-breaking noise keeps nearly every prediction. A model of another layer
-    chain is refused."""
+    the symmetry-breaking noise keeps nearly every prediction. The same layers on larger
+    faces take the weights unchanged; a model of another layer chain is refused."""
     import keras
 
     from convert import zoo
@@ -204,6 +204,8 @@ def test_widening_keeps_what_the_shipped_model_computes(val):
 
     noisy = widen(src, zoo.get("vgg_bn_wide").build(7), noise=0.01)
     assert (noisy.predict(x, verbose=0).argmax(1) == before.argmax(1)).mean() > 0.97
+    resized = widen(src, zoo.get("vgg_bn").build(7, 64))  # same layers, 64x64 faces
+    assert all(np.array_equal(a, b) for a, b in zip(resized.get_weights(), src.get_weights()))
     with pytest.raises(ValueError, match="not a wider copy"):
         widen(zoo.get("mini_xception").build(7), zoo.get("vgg_bn_wide").build(7))
 
