@@ -139,6 +139,13 @@ def test_mixup_blends_faces_and_targets(val):
     assert (targets[np.arange(len(idx)), val.y[idx]] >= 0.5 - 1e-6).all()
     assert (targets.max(axis=1) < 0.99).mean() > 0.5
     assert faces.numpy().min() >= -1.0 and faces.numpy().max() <= 1.0
+    # The same seed without mixup gives the same faces in the same order, unblended: the
+    # faces whose targets were blended are the ones that changed.
+    plain, _, plain_w = next(iter(make_batches(val.x[:n], y, w, TrainConfig(), 48)))
+    assert np.array_equal(plain_w.numpy(), weights.numpy())
+    blended = np.abs(targets - y[idx]).max(axis=1) > 0.01
+    changed = np.abs(faces.numpy() - plain.numpy()).max(axis=(1, 2, 3)) > 0.01
+    assert blended.any() and (changed[blended]).all()
 
 
 def test_short_training_run_lowers_the_loss(tmp_path):
