@@ -93,8 +93,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_sidecar(tflite_path: Path, *, labels, input_size: int, extra: dict) -> Path:
-    """The JSON sidecar the device reads; see edge.classifier.Sidecar."""
+def write_sidecar(tflite_path: Path, *, labels, input_size: int, extra: dict,
+                  face_size: int | None = None) -> Path:
+    """The JSON sidecar the device reads; see edge.classifier.Sidecar.
+
+    ``face_size``: the size of the training faces, when the model was trained on them
+    resized to ``input_size``."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(tflite_path))
@@ -102,6 +106,7 @@ def write_sidecar(tflite_path: Path, *, labels, input_size: int, extra: dict) ->
     sidecar = {
         "labels": list(labels),
         "input_size": [input_size, input_size],
+        **({"face_size": [face_size, face_size]} if face_size else {}),
         "grayscale": True,
         "pixel_scale": PIXEL_SCALE,
         "pixel_offset": PIXEL_OFFSET,
@@ -140,7 +145,7 @@ def quantize(keras_path: Path, out_path: Path, *, data: Path | None = None, cali
     target = (extra or {}).get("target", "fer2013")
     f = evaluate_keras(model, val, target=target)
     # The sidecar must exist for the device code path; write it for the temp file first.
-    write_sidecar(tmp, labels=labels, input_size=size, extra={})
+    write_sidecar(tmp, labels=labels, input_size=size, extra={}, face_size=fer.FACE_SIZE)
     q = evaluate_tflite(tmp, val, target=target, sidecar=tmp.with_suffix(".json"))
     comp = Comparison(f["accuracy"], q["accuracy"],
                       float((f["predictions"] == q["predictions"]).mean()), f["n"])
@@ -158,7 +163,7 @@ def quantize(keras_path: Path, out_path: Path, *, data: Path | None = None, cali
                     "int8_accuracy": round(comp.int8_accuracy, 4),
                     "argmax_agreement": round(comp.agreement, 4)},
             "ops": op_types(tflite), **(extra or {})}
-    write_sidecar(out_path, labels=labels, input_size=size, extra=info)
+    write_sidecar(out_path, labels=labels, input_size=size, extra=info, face_size=fer.FACE_SIZE)
     return comp
 
 

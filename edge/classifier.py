@@ -30,13 +30,17 @@ class Sidecar:
     pixel_scale: float                 # float input = pixel * scale + offset
     pixel_offset: float
     sha256: str | None = None
+    # The size the training faces had (FER2013: 48x48). A model trained on faces upscaled to
+    # its input size must see crops as soft as those: they go to this size first.
+    face_size: tuple[int, int] | None = None
 
     @classmethod
     def load(cls, path: Path) -> "Sidecar":
         try:
             d = json.loads(path.read_text())
             return cls(tuple(d["labels"]), tuple(d["input_size"]), bool(d["grayscale"]),
-                       float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"))
+                       float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"),
+                       tuple(d["face_size"]) if "face_size" in d else None)
         except FileNotFoundError:
             raise ModelError(f"{path}: the model's sidecar JSON is missing") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -90,6 +94,8 @@ class EmotionModel:
         self._out_q = out["quantization"]
         self._batch = int(inp["shape"][0])
         self.labels = self.sidecar.labels
+        face = self.sidecar.face_size
+        self._face = np.empty(face, np.uint8) if face and face != (h, w) else None
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -97,9 +103,10 @@ class EmotionModel:
 
     def prepare(self, gray_crop: np.ndarray, out: np.ndarray) -> None:
         """Resize one gray crop into ``out`` (H, W) uint8, as training data was made."""
-        h, w = self.sidecar.input_size
-        interp = cv2.INTER_AREA if gray_crop.shape[0] > h else cv2.INTER_LINEAR
-        cv2.resize(gray_crop, (w, h), dst=out, interpolation=interp)
+        if self._face is not None:  # via the training faces' size (convert.preprocess)
+            _resize(gray_crop, self._face)
+            gray_crop = self._face
+        _resize(gray_crop, out)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """(N, H, W) uint8 prepared faces -> (N, classes) float32 probabilities."""
@@ -135,6 +142,13 @@ class EmotionModel:
                 p = (p + self.predict(np.ascontiguousarray(chunk[:, :, ::-1]))) / 2
             out.append(p)
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def _resize(src: np.ndarray, dst: np.ndarray) -> None:
+    """``src`` resized into ``dst``: area averaging to shrink, bilinear to enlarge."""
+    h, w = dst.shape
+    interp = cv2.INTER_AREA if src.shape[0] > h else cv2.INTER_LINEAR
+    cv2.resize(src, (w, h), dst=dst, interpolation=interp)
 
 
 @dataclass
