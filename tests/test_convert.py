@@ -235,6 +235,29 @@ def test_shipped_int8_model_on_val_slice():
     assert rep["fer2013"]["accuracy"] > 0.54
 
 
+def test_device_crops_pass_through_the_training_face_size(tmp_path, scenes):
+    """A model that learned from 48x48 faces enlarged to its input size must get camera crops
+    as soft as those: the device brings each crop to the sidecar's ``face_size`` first, exactly
+    as ``convert`` made the training faces (here the shipped model pretends to have learned
+    from 32x32 faces)."""
+    from convert.preprocess import resize_faces
+    from edge.classifier import EmotionModel
+
+    side = json.loads((MODELS / "emotion_int8.json").read_text())
+    side["face_size"] = [32, 32]
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    (tmp_path / "m.tflite").write_bytes((MODELS / "emotion_int8.tflite").read_bytes())
+    gray = cv2.imread(str(scenes / "facerec_obama.jpg"), cv2.IMREAD_GRAYSCALE)
+    crop = np.ascontiguousarray(gray[132:415, 356:639])  # the face BlazeFace finds there
+    via = np.empty((48, 48), np.uint8)
+    EmotionModel(tmp_path / "m.tflite").prepare(crop, via)
+    np.testing.assert_array_equal(via, resize_faces(resize_faces(crop[None], 32), 48)[0])
+    direct = np.empty_like(via)
+    EmotionModel(MODELS / "emotion_int8.tflite").prepare(crop, direct)
+    np.testing.assert_array_equal(direct, resize_faces(crop[None], 48)[0])
+    assert np.abs(via.astype(int) - direct).mean() > 1  # the detour is a real difference
+
+
 def test_quantize_keeps_float_argmax(tmp_path):
     out = tmp_path / "q.tflite"
     r = run_convert("quantize", MODELS / "emotion.keras", "-o", out, "--calib", "140",
