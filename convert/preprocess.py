@@ -5,19 +5,22 @@ The sidecar JSON carries these two numbers, so the device never has to guess.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from edge.classifier import resize_into
 
 PIXEL_SCALE = 1.0 / 127.5
 PIXEL_OFFSET = -1.0
 
 
 def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
-    """(N, h, w) gray faces -> (N, size, size), as the device's crop resize does it."""
+    """(N, h, w) gray faces -> (N, size, size), with the device's own crop resize."""
     if faces.shape[1:3] == (size, size):
         return faces
-    interp = cv2.INTER_AREA if size < faces.shape[1] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in faces])
+    out = np.empty((len(faces), size, size), faces.dtype)
+    for face, o in zip(faces, out):
+        resize_into(face, o)
+    return out
 
 
 def to_model_input(faces: np.ndarray, size: int) -> np.ndarray:

@@ -104,9 +104,9 @@ class EmotionModel:
     def prepare(self, gray_crop: np.ndarray, out: np.ndarray) -> None:
         """Resize one gray crop into ``out`` (H, W) uint8, as training data was made."""
         if self._face is not None:  # via the training faces' size (convert.preprocess)
-            _resize(gray_crop, self._face)
+            resize_into(gray_crop, self._face)
             gray_crop = self._face
-        _resize(gray_crop, out)
+        resize_into(gray_crop, out)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """(N, H, W) uint8 prepared faces -> (N, classes) float32 probabilities."""
@@ -144,8 +144,9 @@ class EmotionModel:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
-def _resize(src: np.ndarray, dst: np.ndarray) -> None:
-    """``src`` resized into ``dst``: area averaging to shrink, bilinear to enlarge."""
+def resize_into(src: np.ndarray, dst: np.ndarray) -> None:
+    """``src`` resized into ``dst``: area averaging to shrink, bilinear to enlarge. Training
+    faces are made by the same function (``convert.preprocess.resize_faces``)."""
     h, w = dst.shape
     interp = cv2.INTER_AREA if src.shape[0] > h else cv2.INTER_LINEAR
     cv2.resize(src, (w, h), dst=dst, interpolation=interp)
