@@ -43,6 +43,8 @@ class TrainConfig:
     input_size: int = 0                # 0: the model's default
     init: str = ""                     # start from this Keras model's weights (fine-tuning)
     mixup: float = 0.0                 # Beta(a, a) mixing of faces and targets in a batch; 0: off
+    teacher: str = ""                  # Keras models (comma-separated) to distill from
+    teacher_weight: float = 0.5        # share of each target taken from the teachers
 
 
 # The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
@@ -167,7 +169,13 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     entry = zoo.get(cfg.model)
     size = cfg.input_size or entry.input_size
     weights = class_weights(y_train, cfg.class_weight)
-    w_train = weights[y_train.argmax(axis=1)]
+    w_train = weights[y_train.argmax(axis=1)]  # by the data's own labels, not the teachers'
+    if cfg.teacher:
+        from .distill import blend, teacher_probs
+        taught = teacher_probs(cfg.teacher.split(","), train_set.x, run_dir / "teacher.npz")
+        y_train = blend(y_train, taught, cfg.teacher_weight)
+        train_set.notes.append(f"targets: {1 - cfg.teacher_weight:.2f} x {cfg.target} + "
+                               f"{cfg.teacher_weight:.2f} x the teachers ({cfg.teacher})")
     (run_dir / "data.json").write_text(json.dumps({
         "train": train_set.source, "train_notes": train_set.notes, "n_train": len(train_set),
         "val": val_set.source, "val_notes": val_set.notes, "n_val": len(val_set),

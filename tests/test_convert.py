@@ -184,6 +184,53 @@ def test_fine_tuning_starts_from_the_given_model(tmp_path):
     assert "gives 7 classes; this run needs 48x48 and 2" in r.stderr
 
 
+def test_teachers_answer_each_face_and_its_mirror_once(val, tmp_path):
+    """Distillation targets: the shipped model's probabilities averaged over each real face
+    and its mirror image, cached per run and recomputed when the faces change."""
+    import keras
+
+    from convert.distill import blend, teacher_probs
+    from convert.preprocess import to_model_input
+
+    faces, cache = val.x[:96], tmp_path / "teacher.npz"
+    probs = teacher_probs([str(MODELS / "emotion.keras")], faces, cache)
+    model = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    plain = model.predict(to_model_input(faces, 48), verbose=0)
+    mirror = model.predict(to_model_input(faces[:, :, ::-1], 48), verbose=0)
+    np.testing.assert_allclose(probs, (plain + mirror) / 2, atol=1e-5)
+    assert np.abs(probs - plain).max() > 1e-2  # the mirror images did change the answers
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert cache.is_file()
+    np.testing.assert_array_equal(teacher_probs([str(MODELS / "emotion.keras")], faces, cache),
+                                  probs)  # from the cache
+    assert teacher_probs([str(MODELS / "emotion.keras")], faces[:50], cache).shape == (50, 7)
+
+    onehot = np.eye(7, dtype=np.float32)[val.y[:96]]
+    np.testing.assert_allclose(blend(onehot, probs, 0.25), 0.75 * onehot + 0.25 * probs)
+    with pytest.raises(ValueError, match="outside 0..1"):
+        blend(onehot, probs, 1.5)
+    with pytest.raises(ValueError, match="gives 7 classes; this run trains 2"):
+        blend(onehot[:, :2], probs, 0.5)
+
+
+def test_training_distills_from_a_teacher(tmp_path):
+    """``train --teacher``: the run says what it blended and caches the teachers' answers;
+    a missing teacher file is one clear line."""
+    r = run_convert("train", "--model", "vgg_bn", "--target", "ferplus-votes",
+                    "--init", MODELS / "emotion.keras", "--teacher", MODELS / "emotion.keras",
+                    "--teacher-weight", "0.5", "--limit", "128", "--val-limit", "128",
+                    "--epochs", "1", "--lr", "1e-5", "--warmup-epochs", "0",
+                    "--run", tmp_path / "kd")
+    assert r.returncode == 0, r.stderr[-2000:]
+    notes = json.loads((tmp_path / "kd" / "data.json").read_text())["train_notes"]
+    assert any("0.50 x ferplus-votes + 0.50 x the teachers" in n for n in notes), notes
+    assert (tmp_path / "kd" / "teacher.npz").is_file()
+    r = run_convert("train", "--model", "vgg_bn", "--teacher", tmp_path / "nope.keras",
+                    "--limit", "64", "--run", tmp_path / "bad")
+    assert r.returncode == 2
+    assert "nope.keras: no such model file" in r.stderr
+
+
 def test_widening_keeps_what_the_shipped_model_computes(val):
     """vgg_bn_wide starts from the shipped vgg_bn by copying channels (convert/widen.py):
     on 256 real val faces it gives the same scores (to float rounding) in inference mode,
