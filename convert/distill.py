@@ -58,11 +58,17 @@ def teacher_probs(paths: list[str], faces: np.ndarray, cache: Path | None = None
     return probs
 
 
+def distilled_targets(targets: np.ndarray, paths: list[str], faces: np.ndarray, weight: float,
+                      cache: Path | None = None) -> np.ndarray:
+    """The run's training targets blended with the teachers' answers for ``faces``."""
+    if not 0.0 <= weight <= 1.0:  # checked before the teachers' minutes of work
+        raise ValueError(f"--teacher-weight {weight} is outside 0..1")
+    return blend(targets, teacher_probs(paths, faces, cache), weight)
+
+
 def blend(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
     """``(1 - weight) * targets + weight * teacher``: both rows sum to 1, so the blend does."""
     if targets.shape != teacher.shape:
         raise ValueError(f"--teacher gives {teacher.shape[1]} classes; this run trains "
                          f"{targets.shape[1]}")
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"--teacher-weight {weight} is outside 0..1")
     return ((1.0 - weight) * targets + weight * teacher).astype(np.float32)

@@ -171,9 +171,9 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     weights = class_weights(y_train, cfg.class_weight)
     w_train = weights[y_train.argmax(axis=1)]  # by the data's own labels, not the teachers'
     if cfg.teacher:
-        from .distill import blend, teacher_probs
-        taught = teacher_probs(cfg.teacher.split(","), train_set.x, run_dir / "teacher.npz")
-        y_train = blend(y_train, taught, cfg.teacher_weight)
+        from .distill import distilled_targets
+        y_train = distilled_targets(y_train, cfg.teacher.split(","), train_set.x,
+                                    cfg.teacher_weight, run_dir / "teacher.npz")
         train_set.notes.append(f"targets: {1 - cfg.teacher_weight:.2f} x {cfg.target} + "
                                f"{cfg.teacher_weight:.2f} x the teachers ({cfg.teacher})")
     (run_dir / "data.json").write_text(json.dumps({

@@ -189,11 +189,11 @@ def test_teachers_answer_each_face_and_its_mirror_once(val, tmp_path):
     and its mirror image, cached per run and recomputed when the faces change."""
     import keras
 
-    from convert.distill import blend, teacher_probs
+    from convert.distill import blend, distilled_targets, teacher_probs
     from convert.preprocess import to_model_input
 
-    faces, cache = val.x[:96], tmp_path / "teacher.npz"
-    probs = teacher_probs([str(MODELS / "emotion.keras")], faces, cache)
+    faces, cache, teacher = val.x[:96], tmp_path / "teacher.npz", [str(MODELS / "emotion.keras")]
+    probs = teacher_probs(teacher, faces, cache)
     model = keras.models.load_model(MODELS / "emotion.keras", compile=False)
     plain = model.predict(to_model_input(faces, 48), verbose=0)
     mirror = model.predict(to_model_input(faces[:, :, ::-1], 48), verbose=0)
@@ -201,14 +201,14 @@ def test_teachers_answer_each_face_and_its_mirror_once(val, tmp_path):
     assert np.abs(probs - plain).max() > 1e-2  # the mirror images did change the answers
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert cache.is_file()
-    np.testing.assert_array_equal(teacher_probs([str(MODELS / "emotion.keras")], faces, cache),
-                                  probs)  # from the cache
-    assert teacher_probs([str(MODELS / "emotion.keras")], faces[:50], cache).shape == (50, 7)
+    np.testing.assert_array_equal(teacher_probs(teacher, faces, cache), probs)  # from the cache
+    assert teacher_probs(teacher, faces[:50], cache).shape == (50, 7)
 
     onehot = np.eye(7, dtype=np.float32)[val.y[:96]]
-    np.testing.assert_allclose(blend(onehot, probs, 0.25), 0.75 * onehot + 0.25 * probs)
-    with pytest.raises(ValueError, match="outside 0..1"):
-        blend(onehot, probs, 1.5)
+    np.testing.assert_allclose(distilled_targets(onehot, teacher, faces, 0.25, cache),
+                               0.75 * onehot + 0.25 * probs, atol=1e-6)
+    with pytest.raises(ValueError, match="outside 0..1"):  # before any teacher runs
+        distilled_targets(onehot, [str(tmp_path / "never-read.keras")], faces, 1.5)
     with pytest.raises(ValueError, match="gives 7 classes; this run trains 2"):
         blend(onehot[:, :2], probs, 0.5)
 
