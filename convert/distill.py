@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import to_model_input
 
 
 def teacher_key(paths: list[str], faces: np.ndarray) -> str:
@@ -29,10 +28,11 @@ def teacher_key(paths: list[str], faces: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def teacher_probs(paths: list[str], faces: np.ndarray, cache: Path | None = None,
-                  batch_size: int = 256) -> np.ndarray:
+def teacher_probs(paths: list[str], faces: np.ndarray, cache: Path | None = None) -> np.ndarray:
     """(N, classes) float32: the teachers' flip-averaged probabilities, averaged."""
     import keras
+
+    from .evaluate import predict_keras
 
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
@@ -42,15 +42,9 @@ def teacher_probs(paths: list[str], faces: np.ndarray, cache: Path | None = None
         with np.load(cache) as saved:
             if str(saved["key"]) == key:
                 return saved["probs"]
-    total = 0.0
-    mirrored = np.ascontiguousarray(faces[:, :, ::-1])
-    for path in paths:
-        model = keras.models.load_model(path, compile=False)
-        size = model.input_shape[1]
-        for f in (faces, mirrored):
-            total = total + model.predict(to_model_input(f, size), batch_size=batch_size,
-                                          verbose=0)
-    probs = (total / (2 * len(paths))).astype(np.float32)
+    probs = sum(predict_keras(keras.models.load_model(p, compile=False), faces, flip=True)
+                for p in paths) / len(paths)
+    probs = probs.astype(np.float32)
     if cache is not None:
         tmp = cache.with_name(cache.stem + ".partial.npz")
         np.savez(tmp, key=key, probs=probs)

@@ -68,12 +68,17 @@ def _report(probs: np.ndarray, faces: fer.FaceSet, target: str) -> dict:
     return rep
 
 
-def evaluate_keras(model, faces: fer.FaceSet, target: str = "fer2013", flip: bool = False) -> dict:
-    x = to_model_input(faces.x, int(model.input_shape[1]))
+def predict_keras(model, faces: np.ndarray, flip: bool = False) -> np.ndarray:
+    """(N, h, w) gray faces -> (N, classes) probabilities; ``flip`` averages in the mirror."""
+    x = to_model_input(faces, int(model.input_shape[1]))
     p = model.predict(x, batch_size=256, verbose=0)
     if flip:
         p = (p + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
-    return _report(p, faces, target)
+    return p
+
+
+def evaluate_keras(model, faces: fer.FaceSet, target: str = "fer2013", flip: bool = False) -> dict:
+    return _report(predict_keras(model, faces.x, flip), faces, target)
 
 
 def evaluate_tflite(path: Path, faces: fer.FaceSet, target: str = "fer2013",
