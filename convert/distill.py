@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 def teacher_key(paths: list[str], faces: np.ndarray) -> str:
     """What the cached answers depend on: each teacher file's bytes and the faces."""
     h = hashlib.sha256()
