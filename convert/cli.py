@@ -24,12 +24,20 @@ def _add_train(sub) -> None:
         p.add_argument(flag, type=kind, default=f.default, help=f"(default {f.default!r})", **extra)
 
 
+# TensorFlow 2.21's oneDNN kernels corrupt the heap while training these models on the
+# machines here (AMD EPYC, no AVX2): mini_xception died in its first full epoch with
+# "free(): invalid next size", twice; with oneDNN off it trains (measured here).
+ONEDNN_CRASHES = {"mini_xception"}
+
+
 def _train(args) -> int:
     from .train import TrainConfig, train
 
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    if cfg.model in ONEDNN_CRASHES:  # before TensorFlow is imported (the zoo imports it)
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     from . import zoo
 
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     run = args.run or Path("runs") / f"{cfg.model}-{cfg.target}"
     verbose = 1 if sys.stdout.isatty() else 2
     kind = getattr(zoo.get(cfg.model).module, "KIND", "face")
