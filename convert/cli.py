@@ -41,6 +41,8 @@ def _train(args) -> int:
     run = args.run or Path("runs") / f"{cfg.model}-{cfg.target}"
     verbose = 1 if sys.stdout.isatty() else 2
     kind = getattr(zoo.get(cfg.model).module, "KIND", "face")
+    if kind != "face" and cfg.swa:
+        raise ValueError(f"--swa: weight averaging trains face models only, not {cfg.model}")
     if kind == "sequence":  # micro-expression clips: cfg.data is the dataset folder
         from .micro.sequence_train import train_sequences
         state = train_sequences(cfg, run, resume=not args.fresh, verbose=verbose)

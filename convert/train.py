@@ -7,6 +7,7 @@ A run lives in one folder (``runs/<name>`` by default, git-ignored):
     state.json   epoch reached, best val accuracy, the run's settings
     log.csv      one row per epoch (loss, accuracy, val_loss, val_accuracy, lr)
     data.json    what the data cleaning did
+    swa.keras    with ``--swa N``: the average of the last N epochs' weights (``swa.py``)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from . import data as fer
 from .augment import Augment
 from .preprocess import to_model_input
+from .swa import WeightAverage, recompute_batch_norm
 
 
 @dataclass
@@ -45,6 +47,8 @@ class TrainConfig:
     mixup: float = 0.0                 # Beta(a, a) mixing of faces and targets in a batch; 0: off
     teacher: str = ""                  # Keras models (comma-separated) to distill from
     teacher_weight: float = 0.5        # share of each target taken from the teachers
+    swa: int = 0                       # average the weights of the last N epochs; 0: off
+    swa_lr: float = 2e-4               # the constant learning rate of those N epochs
 
 
 # The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
@@ -104,11 +108,16 @@ def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
 
 
 def lr_at(epoch: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to zero at the last epoch (stateless: resumable)."""
+    """Linear warm-up, then cosine decay to zero at the last epoch (stateless: resumable).
+    With ``--swa N`` the decay ends at ``--swa-lr``, N epochs early, and stays there."""
+    end = cfg.epochs - cfg.swa
+    if cfg.swa and epoch >= end:
+        return cfg.swa_lr
     if epoch < cfg.warmup_epochs:
         return cfg.lr * (epoch + 1) / (cfg.warmup_epochs + 1)
-    t = (epoch - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    t = (epoch - cfg.warmup_epochs) / max(1, end - cfg.warmup_epochs)
+    low = cfg.swa_lr if cfg.swa else 0.0
+    return low + (cfg.lr - low) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
 def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, size: int):
@@ -163,6 +172,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
     if state:
         cfg = TrainConfig(**{**asdict(cfg), **state["config"], "epochs": cfg.epochs})
+    if not 0 <= cfg.swa <= cfg.epochs:
+        raise ValueError(f"--swa {cfg.swa}: averages the last N of the run's {cfg.epochs} epochs")
     keras.utils.set_random_seed(cfg.seed)
 
     train_set, val_set, y_train, y_val = load_run_data(cfg)
@@ -197,8 +208,23 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"])
         initial_epoch, state = 0, {"best": 0.0, "epoch": -1}
+    average = WeightAverage(run_dir / "swa.keras", state.get("swa_epochs", 0))
+    batches = make_batches(train_set.x, y_train, w_train, cfg, size)
+    val_input = to_model_input(val_set.x, size)
+
+    def finish_average() -> None:
+        if average.count and "swa_val" not in state:
+            state.update(finish_swa(average, model, batches, val_input, val_set.y))
+            write_state()
+
+    def write_state() -> None:
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(state_path)
+
     if initial_epoch >= cfg.epochs:
         print(f"{run_dir}: already trained {initial_epoch} epochs")
+        finish_average()  # a run cut off between its last epoch and the average's BatchNorm
         return state
 
     class Checkpoint(keras.callbacks.Callback):
@@ -210,23 +236,41 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
                 state.update(best=acc, best_epoch=epoch)
                 save_atomically(self.model, best_path)
             save_atomically(self.model, last_path)
+            if epoch >= cfg.epochs - cfg.swa:
+                average.add(self.model)
+                save_atomically(average.model(self.model), average.path)
+                state.update(swa_epochs=average.count)
+                state.pop("swa_val", None)  # a finished run given more epochs averages on
             state.update(epoch=epoch, config=asdict(cfg), model=cfg.model, input_size=size,
                          labels=list(BINARY_LABELS if y_train.shape[1] == 2 else fer.CLASSES))
-            tmp = state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=2))
-            tmp.replace(state_path)
+            write_state()
 
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda e: lr_at(e, cfg)),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=initial_epoch > 0),
         Checkpoint(),
-        keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=cfg.patience),
     ]
-    model.fit(make_batches(train_set.x, y_train, w_train, cfg, size),
-              validation_data=(to_model_input(val_set.x, size), y_val),
+    if not cfg.swa:  # an averaging run keeps its fixed schedule: the average needs its epochs
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max",
+                                                       patience=cfg.patience))
+    model.fit(batches, validation_data=(val_input, y_val),
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
               shuffle=False, verbose=verbose)  # the dataset shuffles itself, seeded
+    finish_average()
     return state
+
+
+def finish_swa(average: WeightAverage, like, batches, val_input: np.ndarray,
+               val_labels: np.ndarray) -> dict:
+    """Give the averaged weights their own BatchNorm statistics (one pass over the augmented
+    training batches), score them on val and save them as the run's ``swa.keras``."""
+    model = average.model(like)
+    recompute_batch_norm(model, (faces for faces, _, _ in batches))
+    acc = float((model.predict(val_input, batch_size=256, verbose=0).argmax(axis=1)
+                 == val_labels).mean())
+    save_atomically(model, average.path)
+    print(f"weight average of {average.count} epochs: val accuracy {acc:.4f} ({average.path})")
+    return {"swa_val": acc}
 
 
 def save_atomically(model, path: Path) -> None:

@@ -231,6 +231,90 @@ def test_training_distills_from_a_teacher(tmp_path):
     assert "nope.keras: no such model file" in r.stderr
 
 
+def test_weight_average_is_the_mean_of_its_snapshots(tmp_path):
+    """convert/swa.py: the running mean of three snapshots of the shipped model's weights
+    equals their plain mean, also when the run resumes from the saved average."""
+    import keras
+
+    from convert.swa import WeightAverage
+    from convert.train import save_atomically
+
+    model = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    base = model.get_weights()
+    snapshots = [[w * s for w in base] for s in (1.0, 0.5, 2.0)]
+    average = WeightAverage(tmp_path / "swa.keras")
+    for snap in snapshots[:2]:
+        model.set_weights(snap)
+        average.add(model)
+    save_atomically(average.model(model), average.path)
+    resumed = WeightAverage(average.path, count=2)  # as a cut-off run starts again
+    model.set_weights(snapshots[2])
+    resumed.add(model)
+    for got, w in zip(resumed.model(model).get_weights(), base):
+        np.testing.assert_allclose(got, w * 3.5 / 3, rtol=1e-5, atol=1e-7)
+    with pytest.raises(FileNotFoundError, match="--fresh"):
+        WeightAverage(tmp_path / "gone.keras", count=4).add(model)
+
+
+def test_batch_norm_statistics_are_recomputed_from_the_faces(val):
+    """After ``recompute_batch_norm`` the first BatchNorm layer's running mean and variance
+    are the mean of its per-batch statistics over real faces, and the other layers' moved."""
+    import keras
+
+    from convert.preprocess import to_model_input
+    from convert.swa import batch_norm_layers, recompute_batch_norm
+
+    model = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    bns = batch_norm_layers(model)
+    assert len(bns) == 8
+    before = [bn.moving_mean.numpy().copy() for bn in bns]
+    faces = to_model_input(val.x[:256], 48)
+    batches = [faces[i:i + 64] for i in range(0, 256, 64)]
+    conv = keras.Model(model.input, bns[0].input)  # what the first BatchNorm normalises
+    stats = [conv.predict(b, verbose=0) for b in batches]
+    mean = np.mean([s.mean(axis=(0, 1, 2)) for s in stats], axis=0)
+    var = np.mean([s.var(axis=(0, 1, 2)) for s in stats], axis=0)
+    assert recompute_batch_norm(model, batches) == 256
+    np.testing.assert_allclose(bns[0].moving_mean.numpy(), mean, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(bns[0].moving_variance.numpy(), var, rtol=1e-3, atol=1e-4)
+    assert all(np.abs(bn.moving_mean.numpy() - b).max() > 1e-3 for bn, b in zip(bns, before))
+    assert bns[0].momentum == 0.99  # restored
+
+
+def test_learning_rate_holds_for_the_averaged_epochs():
+    """--swa N: the cosine decay reaches --swa-lr N epochs before the end and stays there;
+    without it the schedule is the plain cosine to zero."""
+    from convert.train import TrainConfig, lr_at
+
+    cfg = TrainConfig(lr=2e-3, epochs=10, warmup_epochs=1, swa=4, swa_lr=3e-4)
+    lrs = [lr_at(e, cfg) for e in range(10)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[1] == pytest.approx(2e-3)
+    assert all(a > b for a, b in zip(lrs[1:6], lrs[2:6])) and lrs[5] > 3e-4
+    assert lrs[6:] == [3e-4] * 4
+    plain = TrainConfig(lr=2e-3, epochs=10, warmup_epochs=1)
+    assert lr_at(9, plain) < 1e-4
+
+
+def test_training_averages_the_last_epochs(tmp_path):
+    """``train --swa 2`` from the shipped model at a tiny rate: the run saves the averaged
+    model with recomputed BatchNorm statistics, still about as accurate as the shipped one
+    (a broken average or BatchNorm pass scores near chance), and resuming redoes nothing."""
+    args = ["train", "--model", "vgg_bn", "--target", "ferplus-majority",
+            "--init", MODELS / "emotion.keras", "--limit", "256", "--val-limit", "512",
+            "--epochs", "2", "--swa", "2", "--swa-lr", "1e-5", "--run", tmp_path / "swa"]
+    r = run_convert(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    state = json.loads((tmp_path / "swa" / "state.json").read_text())
+    assert state["swa_epochs"] == 2 and state["swa_val"] > 0.6, state
+    assert "weight average of 2 epochs: val accuracy" in r.stdout
+    assert (tmp_path / "swa" / "swa.keras").is_file()
+    r = run_convert(*args)
+    assert "already trained" in r.stdout and "weight average" not in r.stdout
+    r = run_convert("train", "--model", "vgg_bn", "--epochs", "2", "--swa", "3",
+                    "--limit", "64", "--run", tmp_path / "bad")
+    assert r.returncode == 2 and "--swa 3: averages the last N of the run's 2 epochs" in r.stderr
+
+
 def test_widening_keeps_what_the_shipped_model_computes(val):
     """vgg_bn_wide starts from the shipped vgg_bn by copying channels (convert/widen.py):
     on 256 real val faces it gives the same scores (to float rounding) in inference mode,
