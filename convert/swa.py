@@ -39,11 +39,9 @@ class WeightAverage:
 
     def model(self, like):
         """A copy of ``like`` carrying the averaged weights (BatchNorm not yet recomputed)."""
-        import keras
-
         if self.mean is None:
             self.mean = self._saved(like)
-        out = keras.models.clone_model(like)
+        out = like.__class__.from_config(like.get_config())  # uncompiled: no optimizer state
         out.set_weights(self.mean)
         return out
 
