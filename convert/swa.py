@@ -28,12 +28,12 @@ class WeightAverage:
 
     def add(self, model) -> None:
         weights = model.get_weights()
-        if self.mean is None:
-            self.mean = self._saved(model) if self.count else weights
-            if not self.count:
-                self.count = 1
-                return
+        if self.mean is None and self.count:  # resuming: go on from the saved average
+            self.mean = self._saved(model)
         self.count += 1
+        if self.mean is None:
+            self.mean = weights
+            return
         for m, w in zip(self.mean, weights):
             m += (w - m) / self.count  # in place: the mean of all snapshots so far
 

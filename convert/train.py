@@ -212,15 +212,15 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     batches = make_batches(train_set.x, y_train, w_train, cfg, size)
     val_input = to_model_input(val_set.x, size)
 
-    def finish_average() -> None:
-        if average.count and "swa_val" not in state:
-            state.update(finish_swa(average, model, batches, val_input, val_set.y))
-            write_state()
-
     def write_state() -> None:
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(state_path)
+
+    def finish_average() -> None:
+        if average.count and "swa_val" not in state:
+            state.update(finish_swa(average, model, batches, val_input, val_set.y))
+            write_state()
 
     if initial_epoch >= cfg.epochs:
         print(f"{run_dir}: already trained {initial_epoch} epochs")
