@@ -316,6 +316,21 @@ def test_training_averages_the_last_epochs(tmp_path):
     assert r.returncode == 2 and "--swa 3: averages the last N of the run's 2 epochs" in r.stderr
 
 
+def test_the_resnet_teacher_trains_on_real_faces(tmp_path):
+    """``resnet_bn``, the zoo's teacher (not an edge model): one epoch on 256 real faces runs
+    end to end and leaves a 48x48, seven-class model with its residual shortcuts."""
+    import keras
+
+    r = run_convert("train", "--model", "resnet_bn", "--target", "ferplus-votes",
+                    "--limit", "256", "--val-limit", "256", "--epochs", "1",
+                    "--run", tmp_path / "teacher")
+    assert r.returncode == 0, r.stderr[-2000:]
+    model = keras.models.load_model(tmp_path / "teacher" / "best.keras", compile=False)
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    assert sum(isinstance(layer, keras.layers.Add) for layer in model.layers) == 8
+    assert model.count_params() > 2 * 1_176_359  # over twice vgg_bn: it teaches, never ships
+
+
 def test_widening_keeps_what_the_shipped_model_computes(val):
     """vgg_bn_wide starts from the shipped vgg_bn by copying channels (convert/widen.py):
     on 256 real val faces it gives the same scores (to float rounding) in inference mode,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import baseline_cnn, micro_cnn_lstm, micro_flow_net, mini_xception, vgg_bn, vgg_bn_wide
+from . import (baseline_cnn, micro_cnn_lstm, micro_flow_net, mini_xception, resnet_bn, vgg_bn,
+               vgg_bn_wide)
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ZooEntry:
 
 
 ZOO = {m.NAME: ZooEntry(m.NAME, m) for m in (baseline_cnn, mini_xception, vgg_bn, vgg_bn_wide,
-                                             micro_cnn_lstm, micro_flow_net)}
+                                             resnet_bn, micro_cnn_lstm, micro_flow_net)}
 
 
 def get(name: str) -> ZooEntry:
