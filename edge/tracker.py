@@ -21,8 +21,10 @@ class TrackerConfig:
     """Section ``[tracker]``."""
     iou: float = field(default=0.3, metadata={
         "doc": "minimum overlap (IoU) for a detection to continue a track"})
-    max_missed: int = field(default=8, metadata={
-        "doc": "frames a track may go undetected before it counts as left"})
+    max_missed: int = field(default=15, metadata={
+        "doc": "frames a track may go undetected before it counts as left (15: half a "
+               "second at 30 fps, so a face hidden for a moment, in hands or turned "
+               "down, keeps its id)"})
     min_hits: int = field(default=5, metadata={
         "doc": "frames' worth of detections before a track counts as a face (at least 2 "
                "detector runs); filters brief false positives such as a cartoon face"})
