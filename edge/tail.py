@@ -297,7 +297,8 @@ class LiveSummary:
 
     def line(self) -> str:
         shares = "  ".join(f"{k} {v:.0%}" for k, v in self.share().items()) or "no face-time yet"
-        text = (f"-- summary: {self.faces_seen} faces seen, {len(self._open)} in view | {shares}")
+        faces = f"{self.faces_seen} face{'' if self.faces_seen == 1 else 's'}"
+        text = f"-- summary: {faces} seen, {len(self._open)} in view | {shares}"
         if self.last_summary and self.last_summary.get("fps") is not None:
             text += f" | {self.last_summary['fps']} fps"
         if self.malformed:

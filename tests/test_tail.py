@@ -146,7 +146,7 @@ def test_main_prints_readable_lines_skips_malformed_and_summarises(tmp_path):
     assert lines[1].endswith(" face #3 appeared  happy 0.82")
     assert lines[2].endswith(" face #3 happy -> sad 0.70")
     assert lines[3].endswith(" face #3 left after 4.0 s")
-    assert lines[4] == ("-- summary: 1 faces seen, 0 in view | happy 75%  sad 25% | "
+    assert lines[4] == ("-- summary: 1 face seen, 0 in view | happy 75%  sad 25% | "
                         "2 malformed line(s) skipped")
     assert len(lines) == 5
     assert err.getvalue().count("skipped a malformed line") == 2

@@ -74,7 +74,8 @@ def format_record(rec: dict[str, Any]) -> str:
         text = f"{who} micro-expression {emotion}{score}"
     elif kind == "summary":
         share = rec.get("emotion_share") or {}
-        parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {rec.get('faces_seen', '?')} faces"]
+        seen = rec.get("faces_seen", "?")
+        parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {seen} face{'' if seen == 1 else 's'}"]
         if isinstance(share, dict):
             parts += [f"{k} {_num(v, '.0%')}" for k, v in
                       sorted(share.items(), key=lambda kv: -_float(kv[1])) if _float(v) > 0]
