@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .sinks.console import format_record
+from .sinks.console import count_faces, format_record
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +297,8 @@ class LiveSummary:
 
     def line(self) -> str:
         shares = "  ".join(f"{k} {v:.0%}" for k, v in self.share().items()) or "no face-time yet"
-        faces = f"{self.faces_seen} face{'' if self.faces_seen == 1 else 's'}"
-        text = f"-- summary: {faces} seen, {len(self._open)} in view | {shares}"
+        seen = count_faces(self.faces_seen)
+        text = f"-- summary: {seen} seen, {len(self._open)} in view | {shares}"
         if self.last_summary and self.last_summary.get("fps") is not None:
             text += f" | {self.last_summary['fps']} fps"
         if self.malformed:

@@ -51,6 +51,11 @@ def _hms(rec: dict[str, Any]) -> str:
         return "--:--:--"
 
 
+def count_faces(n: Any) -> str:
+    """"1 face", "4 faces"."""
+    return f"{n} face" if n == 1 else f"{n} faces"
+
+
 def _num(x: Any, fmt: str) -> str:
     try:
         return format(float(x), fmt)
@@ -74,8 +79,8 @@ def format_record(rec: dict[str, Any]) -> str:
         text = f"{who} micro-expression {emotion}{score}"
     elif kind == "summary":
         share = rec.get("emotion_share") or {}
-        seen = rec.get("faces_seen", "?")
-        parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {seen} face{'' if seen == 1 else 's'}"]
+        seen = count_faces(rec.get("faces_seen", "?"))
+        parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {seen}"]
         if isinstance(share, dict):
             parts += [f"{k} {_num(v, '.0%')}" for k, v in
                       sorted(share.items(), key=lambda kv: -_float(kv[1])) if _float(v) > 0]
