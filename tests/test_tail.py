@@ -189,6 +189,8 @@ def test_format_record_for_each_kind():
                                   {"sad": 0.25, "happy": 0.75, "fear": 0.0}, "dominant": "happy",
                                   "frames": 890, "fps": 14.83}) == \
         "summary 60 s: 4 faces  happy 75%  sad 25%  dominant happy  14.8 fps"
+    assert line("summary", extra={"interval_s": 19.6, "faces_seen": 1, "dominant": "happy"}) == \
+        "summary 19.6 s: 1 face  dominant happy"
     assert line("stopped", extra={"reason": "signal"}) == "stopped  reason=signal"
     assert line("started", extra={"version": "0.1.0", "labels": ["happy", "sad"]}) == \
         "started  version=0.1.0  labels=happy,sad"
