@@ -12,6 +12,10 @@ APP=emotion-edge
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONSTRAINTS="$SRC/systemd/pi-constraints.txt"
 SHIPPED_MODELS=(emotion_int8.tflite emotion_int8.json)
+# Debian packages the tests drive for real (--local --dev): the linter, the browser for
+# the web page's tests, the MQTT broker and its clients, openssl for test certificates.
+DEV_DEBS=(shellcheck chromium mosquitto mosquitto-clients openssl)
+DEV_COMMANDS=(shellcheck chromium mosquitto mosquitto_sub openssl)
 
 usage() {
 	cat <<'EOF'
@@ -510,8 +514,31 @@ local_install() {
 		"$venv/bin/python" -m edge.detectors.fetch_models --dest "$SRC/models" ||
 			die "could not fetch the face-detector models (see above)"
 	fi
+	((DEV)) && dev_tools
 	say "Done. Try:  .venv/bin/emotion-edge run"
 	((DEV)) && say "Tests:     .venv/bin/python -m pytest"
+	return 0
+}
+
+# The test tools from Debian: installed when root, else named for the user to install.
+dev_tools() {
+	local i missing=()
+	for i in "${!DEV_COMMANDS[@]}"; do
+		command -v "${DEV_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${DEV_DEBS[$i]}")
+	done
+	if ((${#missing[@]} == 0)); then
+		step "test tools" "nothing to do (${DEV_DEBS[*]})"
+	elif [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		step "test tools" "installing ${missing[*]}"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/dev/null ||
+			die "apt-get could not install ${missing[*]}; install them, then run ./install.sh --local --dev again"
+	else
+		die "the tests need these Debian packages: sudo apt-get install ${missing[*]}"
+	fi
+	# The broker is started by the tests themselves, on a free port: not as a service.
+	if [[ $EUID -eq 0 ]] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+		systemctl disable --now mosquitto >/dev/null 2>&1 || true
+	fi
 	return 0
 }
 

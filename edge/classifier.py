@@ -21,6 +21,9 @@ class ModelError(RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
 
 
+_INFO_KEYS = ("model", "target", "val", "trained_on", "created", "parameters")
+
+
 @dataclass(frozen=True)
 class Sidecar:
     """What the device needs to know about a model (written by ``convert quantize``)."""
@@ -33,6 +36,8 @@ class Sidecar:
     # The size the training faces had (FER2013: 48x48). A model trained on faces upscaled to
     # its input size must see crops as soft as those: they go to this size first.
     face_size: tuple[int, int] | None = None
+    # What a person choosing a model wants to see: its accuracy, what it was trained on.
+    info: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> "Sidecar":
@@ -40,7 +45,8 @@ class Sidecar:
             d = json.loads(path.read_text())
             return cls(tuple(d["labels"]), tuple(d["input_size"]), bool(d["grayscale"]),
                        float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"),
-                       tuple(d["face_size"]) if "face_size" in d else None)
+                       tuple(d["face_size"]) if "face_size" in d else None,
+                       {k: d[k] for k in _INFO_KEYS if k in d})
         except FileNotFoundError:
             raise ModelError(f"{path}: the model's sidecar JSON is missing") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -152,6 +158,18 @@ def resize_into(src: np.ndarray, dst: np.ndarray) -> None:
     cv2.resize(src, (w, h), dst=dst, interpolation=interp)
 
 
+def crop_box(box: Box, frame_shape: tuple[int, ...], margin: float) -> Box:
+    """The face box grown by ``margin`` (a fraction of its size) into a square, clipped to
+    the frame: the crop the classifier sees."""
+    x, y, w, h = box
+    side = max(w, h) * (1 + 2 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    x1 = min(frame_shape[1], int(cx + side / 2))
+    y1 = min(frame_shape[0], int(cy + side / 2))
+    return x0, y0, x1 - x0, y1 - y0
+
+
 @dataclass
 class ClassifierConfig:
     """Section ``[classifier]``."""
@@ -185,14 +203,7 @@ class FaceClassifier:
         self._buf = np.empty((8, h, w), np.uint8)  # grown on demand, reused across frames
 
     def crop_box(self, box: Box, frame_shape: tuple[int, ...]) -> Box:
-        """The face box grown by the margin into a square, clipped to the frame."""
-        x, y, w, h = box
-        side = max(w, h) * (1 + 2 * self.cfg.margin)
-        cx, cy = x + w / 2, y + h / 2
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1 = min(frame_shape[1], int(cx + side / 2))
-        y1 = min(frame_shape[0], int(cy + side / 2))
-        return x0, y0, x1 - x0, y1 - y0
+        return crop_box(box, frame_shape, self.cfg.margin)
 
     def classify(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """Probabilities (N, classes) for the faces at ``boxes`` in the gray frame."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from .classifier import ModelError
 from .config import ConfigError, default_config_path, load, reference
 from .detectors.errors import DetectorModelError
+from .sinks.base import SinkError
 from .sinks.gpio import GpioUnavailable
 from .sources import SourceError
 
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
-    except (ConfigError, ModelError, DetectorModelError, SourceError, GpioUnavailable) as exc:
+    except (ConfigError, ModelError, DetectorModelError, SourceError, GpioUnavailable,
+            SinkError) as exc:
         print(f"emotion-edge {args.cmd}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

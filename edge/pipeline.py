@@ -7,8 +7,10 @@ log and ends every track with a ``face_left`` and a last summary.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from .config import Config
 from .detectors import create_detector
 from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
-from .sinks import make_sink
+from .sinks import SECTIONS as SINK_SECTIONS, make_sink
+from .sinks.faces import FaceCropSink
 from .sinks.base import Sink
 from .sources import CaptureThread, FrameSource, ResilientSource, create_source
 from .summary import Summary
@@ -56,11 +59,13 @@ class RunStats:
 
 
 def build_sinks(cfg: Config) -> list[Sink]:
-    sinks = []
-    for section in ("log", "gpio", "console"):
-        sub = getattr(cfg, section)
-        if sub.enabled:
-            sinks.append(make_sink(section, sub))
+    """Every output the config turns on, each a sink: the sink sections' ``enabled`` flags,
+    and ``[monitor] save_faces`` for face crops."""
+    sinks = [make_sink(section, getattr(cfg, section)) for section in SINK_SECTIONS
+             if getattr(cfg, section).enabled]
+    if cfg.monitor.save_faces:
+        sinks.append(FaceCropSink(cfg.monitor.faces_dir or Path(cfg.log.dir) / "faces",
+                                  cfg.classifier.margin))
     return sinks
 
 
@@ -83,8 +88,9 @@ class Monitor:
         self.micro = None
         self.stats = RunStats()
         self._stop_reason: str | None = None
-        self._faces_dir: Path | None = None
         self._last_time: float | None = None
+        self._next_classifier: FaceClassifier | None = None  # set by switch_model()
+        self._fps = RateMeter()
 
     # --- control (safe to call from signal handlers) -------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -103,6 +109,33 @@ class Monitor:
     def stop_reason(self) -> str | None:
         return self._stop_reason
 
+    # --- what sinks may ask of a running monitor (sinks.base.Pipeline) --------------------
+    @property
+    def model_path(self) -> Path:
+        return self.classifier.model.path
+
+    def model_info(self) -> dict:
+        m = self.classifier.model
+        return {"file": m.path.name, "path": str(m.path), "labels": list(m.labels),
+                "input_size": list(m.input_size), **m.sidecar.info}
+
+    def health(self) -> dict:
+        src, st = self.source, self.stats
+        return {"fps": round(self._fps.rate(), 1), "frames": st.frames,
+                "uptime_s": round(time.monotonic() - st.started, 1) if st.started else 0.0,
+                "source": {"name": src.source.name, "live": src.source.live,
+                           "state": getattr(src, "state", "live"),
+                           "down_since": getattr(src, "down_since", None)},
+                "bad_frames": src.bad_frames, "source_failures": src.failures,
+                "dropped_frames": self.capture.dropped if self.capture else 0,
+                "events": st.events}
+
+    def switch_model(self, path: Path) -> None:
+        """Load ``path`` here (the caller's thread; a bad model raises ``ModelError`` and
+        nothing changes) and hand it to the frame loop, which swaps at its next frame."""
+        cfg = dataclasses.replace(self.cfg.classifier, model=str(path))
+        self._next_classifier = FaceClassifier(cfg)
+
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> RunStats:
         st = self.stats
@@ -116,8 +149,8 @@ class Monitor:
         if self.cfg.micro.enabled:
             from .micro import MicroStage
             self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps)
-        if self.cfg.monitor.save_faces:
-            self._faces_dir = self._faces_folder()
+        for s in self.sinks:
+            s.start(self)
         self._emit([Event("started", time.time(), extra={
             "version": __version__, "source": src.name, "detector": self.detector.name,
             "model": self.classifier.model.path.name, "labels": list(self.labels)})])
@@ -129,6 +162,8 @@ class Monitor:
         try:
             while not self.stopping:
                 t0 = clock()
+                if self._next_classifier is not None:
+                    self._use_classifier()
                 frame = frames.next(lambda: self.stopping, self.notifier.watchdog)
                 if frame is None:
                     self.stop("end of stream" if not self.stopping else self._stop_reason)
@@ -167,9 +202,10 @@ class Monitor:
                 summary = self.summary.add(now, faces)
                 if summary is not None:
                     events.append(summary)
-                if self._faces_dir is not None:
-                    self._save_faces(image, events)
-                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels))
+                view = image.view()
+                view.flags.writeable = False      # sinks look; they copy what they keep
+                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels),
+                                     events, view)
                 if events:
                     self._emit(events)
                 for s in self.sinks:
@@ -177,6 +213,7 @@ class Monitor:
                 t6 = clock()
 
                 st.frames += 1
+                self._fps.tick(t6)
                 if st.first_result_s is None:
                     st.first_result_s = time.monotonic() - st.started
                     self.notifier.ready()
@@ -235,19 +272,47 @@ class Monitor:
                 self.source.close()
             self.detector.close()
 
-    # --- optional face crops (privacy: off by default) ----------------------------------------
-    def _faces_folder(self) -> Path:
-        d = Path(self.cfg.monitor.faces_dir or Path(self.cfg.log.dir) / "faces")
-        d.mkdir(parents=True, exist_ok=True)
-        log.warning("save_faces is on: face crops are stored in %s", d)
-        return d
+    def _use_classifier(self) -> None:
+        """Swap in the model ``switch_model`` loaded. New labels mean new tracks: the old
+        ones end (``face_left``) and the summary so far is written under the old labels."""
+        new, self._next_classifier = self._next_classifier, None
+        now = time.time() if self.source.source.live or self._last_time is None \
+            else self._last_time
+        events: list[Event] = []
+        if new.labels != self.labels:
+            events += self.tracker.close(now)
+            last = self.summary.flush(now)
+            if last is not None:
+                events.append(last)
+            self.tracker = Tracker(self.cfg.tracker, new.labels)
+            self.summary = Summary(new.labels, self.cfg.monitor.summary_interval)
+        old, self.classifier, self.labels = self.classifier, new, new.labels
+        self.cfg.classifier = new.cfg
+        events.append(Event("model_changed", now, extra={
+            "model": new.model.path.name, "previous": old.model.path.name,
+            "labels": list(new.labels)}))
+        log.info("model switched to %s", new.model.path)
+        self._emit(events)
 
-    def _save_faces(self, image: np.ndarray, events: list[Event]) -> None:
-        for e in events:
-            if e.kind == "face_appeared" and e.box is not None:
-                x, y, w, h = self.classifier.crop_box(e.box, image.shape)
-                cv2.imwrite(str(self._faces_dir / f"track{e.track_id}_{int(e.time * 1000)}.jpg"),
-                            image[y:y + h, x:x + w])
+
+class RateMeter:
+    """Frames per second over the last few seconds (the run's mean hides a stall)."""
+
+    def __init__(self, window_s: float = 5.0):
+        self.window_s = window_s
+        self._ticks: deque[float] = deque()
+
+    def tick(self, t: float) -> None:
+        self._ticks.append(t)
+        while self._ticks and t - self._ticks[0] > self.window_s:
+            self._ticks.popleft()
+
+    def rate(self) -> float:
+        ticks = self._ticks
+        if len(ticks) < 2:
+            return 0.0
+        span = ticks[-1] - ticks[0]
+        return (len(ticks) - 1) / span if span > 0 else 0.0
 
 
 def dominant(faces: list[TrackedFace], labels: tuple[str, ...]) -> str | None:

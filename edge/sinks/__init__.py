@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .base import Sink
+from .base import Pipeline, Sink, SinkError
 from .console import ConsoleConfig, ConsoleSink
 from .jsonlog import JsonLogConfig, JsonLogSink
 
@@ -20,7 +20,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "console": ("console", "ConsoleConfig", "ConsoleSink"),
 }
 
-__all__ = ["Sink", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",
+__all__ = ["Pipeline", "Sink", "SinkError", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",
            "JsonLogConfig", "JsonLogSink", "GpioConfig", "GpioSink"]
 
 
