@@ -112,11 +112,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .web.report import write_report
+    from .web.report import ReportError, write_report
 
     cfg = load(args.config or default_config_path())
     log = args.log or Path(cfg.log.dir) / cfg.log.file
-    n = write_report(log, args.date, args.output, cfg.gpio.colours)
+    try:
+        n = write_report(log, args.date, args.output, cfg.gpio.colours)
+    except ReportError as exc:
+        raise ConfigError(str(exc)) from None
     print(f"{args.output}: {n} summaries of {args.date}")
     return 0
 

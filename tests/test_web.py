@@ -276,3 +276,35 @@ def test_run_prints_the_page_address_and_a_port_in_use_is_one_line(tmp_path, vid
                            str(tmp_path / "c")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "web page: http://127.0.0.1:" in proc.stdout
+
+
+def test_report_is_one_self_contained_file(tmp_path, videos, browser):
+    from edge.pipeline import Monitor
+    cfg = web_config(tmp_path, videos / "intel_head-pose-face-detection-female-and-male.mp4",
+                     source={"realtime": False, "loop": False}, monitor={"summary_interval": 0.5},
+                     web={"enabled": False})
+    Monitor(cfg).run()
+    summaries = [r for r in read_log(tmp_path / "logs") if r["event"] == "summary"]
+    day = datetime.fromisoformat(summaries[0]["ts"].replace("Z", "+00:00")).astimezone().date()
+    out = tmp_path / "report.html"
+    cmd = [*EMOTION_EDGE, "report", str(tmp_path / "logs" / "events.jsonl"), "--date",
+           day.isoformat(), "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(summaries)} summaries" in proc.stdout
+    text = out.read_text()
+    import re
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:|url\(\s*["']?https?:|<link""", text)
+    assert "default-src 'none'" in text and "'unsafe-inline'" not in text.split("script-src")[1].split(";")[0]
+    assert text.count("<tr><td>") == len(summaries)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert out.read_text() == text                        # never overwritten
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(out.as_uri())
+    page.wait_for_selector("#chart canvas", state="attached")
+    page.close()
+    assert not errors, errors                             # its CSP lets its own scripts run
