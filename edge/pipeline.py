@@ -178,9 +178,10 @@ class Monitor:
                     cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
                 events: list[Event] = []
                 if detecting:
-                    boxes = [d.box for d in self.detector.detect(image)]
+                    found, weak = self.detector.detect_tiers(image)
                     t2 = clock()
-                    events += self.tracker.update(boxes, now)
+                    events += self.tracker.update([d.box for d in found], now,
+                                                  [d.box for d in weak])
                     visible = self.tracker.visible()
                     t3 = clock()
                     probs = self.classifier.classify(gray, [t.int_box() for t in visible])

@@ -95,29 +95,33 @@ class Tracker:
         for t in self.tracks:
             t.box = t.box + t.velocity
 
-    def update(self, boxes: list[Box], now: float) -> list[Event]:
-        """Match one detector run's boxes to tracks; returns face_left events."""
+    def update(self, boxes: list[Box], now: float, weak_boxes: list[Box] = ()) -> list[Event]:
+        """Match one detector run's boxes to tracks; returns face_left events.
+
+        ``weak_boxes`` scored just below the detector's threshold. As in ByteTrack, they
+        may continue a confirmed track that no full-score box continued, but never start
+        or confirm one: a face's identity then does not hang on one borderline score (a
+        decoder that rounds differently, a hand over the face), and a cartoon that scores
+        low stays no face."""
         det = np.array(boxes, dtype=float).reshape(-1, 4)
         unmatched = set(range(len(det)))
         matched: set[int] = set()
-        if self.tracks and len(det):
-            ious = iou_matrix(np.array([t.box for t in self.tracks]), det)
-            for ti, di in sorted(np.argwhere(ious >= self.cfg.iou).tolist(),
-                                 key=lambda p: -ious[p[0], p[1]]):
-                t = self.tracks[ti]
-                if di not in unmatched or ti in matched:
-                    continue
-                unmatched.discard(di)
-                matched.add(ti)
-                frames = self.cfg.detect_every
-                t.velocity = (det[di] - t.box) / frames * 0.5  # damped: boxes jitter
-                t.box, t.last_seen, t.hits, t.missed = det[di], now, t.hits + 1, 0
+        self._match(det, range(len(self.tracks)), unmatched, matched, now)
+        if len(weak_boxes):
+            confirmed = [ti for ti, t in enumerate(self.tracks)
+                         if ti not in matched and t.hits >= self.min_hits]
+            weak = np.array(weak_boxes, dtype=float).reshape(-1, 4)
+            self._match(weak, confirmed, set(range(len(weak))), matched, now)
         events: list[Event] = []
         for ti, t in enumerate(self.tracks):
             if ti not in matched:
                 t.missed += 1
                 t.velocity *= 0.5
-        for t in [t for t in self.tracks if t.missed > self.max_missed]:
+        # A track not yet confirmed that misses a run was a chance detection (ByteTrack
+        # drops such tentative tracks at once): a cartoon scoring over the threshold now
+        # and then never adds up to a face.
+        for t in [t for t in self.tracks
+                  if t.missed > self.max_missed or (t.missed and t.hits < self.min_hits)]:
             self.tracks.remove(t)
             if t.announced:
                 events.append(Event("face_left", now, t.id, t.emotion, box=t.int_box(),
@@ -126,6 +130,26 @@ class Tracker:
             self.tracks.append(Track(self._next_id, det[di], now, now))
             self._next_id += 1
         return events
+
+    def _match(self, det: np.ndarray, candidates, unmatched: set[int], matched: set[int],
+               now: float) -> None:
+        """Greedy IoU matching of boxes ``det`` to the tracks indexed by ``candidates``;
+        updates the matched tracks, removes the used boxes from ``unmatched``."""
+        candidates = list(candidates)
+        if not candidates or not len(det):
+            return
+        ious = iou_matrix(np.array([self.tracks[ti].box for ti in candidates]), det)
+        for ci, di in sorted(np.argwhere(ious >= self.cfg.iou).tolist(),
+                             key=lambda p: -ious[p[0], p[1]]):
+            ti = candidates[ci]
+            t = self.tracks[ti]
+            if di not in unmatched or ti in matched:
+                continue
+            unmatched.discard(di)
+            matched.add(ti)
+            frames = self.cfg.detect_every
+            t.velocity = (det[di] - t.box) / frames * 0.5  # damped: boxes jitter
+            t.box, t.last_seen, t.hits, t.missed = det[di], now, t.hits + 1, 0
 
     def visible(self) -> list[Track]:
         """Tracks confirmed as faces and found by the latest detector run: the ones to

@@ -22,5 +22,11 @@ class FaceDetector(ABC):
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Faces in one BGR uint8 frame (H, W, 3), best first."""
 
+    def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """``detect``'s faces, and weak ones (scored between the detector's
+        ``continue_score`` and its threshold) that may continue a track but never start
+        one. Detectors without scores have no weak tier."""
+        return self.detect(frame_bgr), []
+
     def close(self) -> None:
         """Release resources."""

@@ -26,6 +26,7 @@ from .anchors import ssd_anchor_centers
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
 from .nms import weighted_nms
+from ..tracker import iou_matrix
 from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
 
 FETCH_HINT = "run `python -m edge.detectors.fetch_models` (or install.sh) to fetch it"
@@ -50,6 +51,11 @@ FULL_RANGE = BlazeFaceModel("blazeface-full", "face_detection_full_range_sparse.
 _SCORE_CLIP = 100.0  # score_clipping_thresh of the graph
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def load_interpreter(path: Path, threads: int):
     """A ready LiteRT interpreter, or a one-line DetectorModelError."""
     from ai_edge_litert.interpreter import Interpreter
@@ -70,11 +76,12 @@ class BlazeFaceDetector(FaceDetector):
     """Faces in BGR frames with a BlazeFace model; boxes in frame pixels, best first."""
 
     def __init__(self, model: BlazeFaceModel, model_path: Path | str, *,
-                 min_score: float = 0.5, nms_iou: float = 0.3, min_face: int = 0,
+                 min_score: float = 0.5, continue_score: float | None = None, nms_iou: float = 0.3, min_face: int = 0,
                  roi: Roi = WHOLE_FRAME, threads: int = 1):
         self.model = model
         self.name = model.name
         self.min_score = float(min_score)
+        self.continue_score = float(min_score if continue_score is None else continue_score)
         self.nms_iou = float(nms_iou)
         self.min_face = int(min_face)
         self.roi = check_roi(roi)
@@ -98,8 +105,8 @@ class BlazeFaceDetector(FaceDetector):
         self._boxes_index = outs[16]["index"]
         self._scores_index = outs[1]["index"]
         # Scores are compared as logits: no sigmoid over all anchors, only over the hits.
-        p = min(max(self.min_score, 1e-6), 1 - 1e-6)
-        self._min_logit = math.log(p / (1 - p))
+        self._min_logit = _logit(self.min_score)
+        self._weak_logit = _logit(min(self.continue_score, self.min_score))
 
         # Letterbox canvas (uint8 BGR, black border) reused across frames; its layout is
         # recomputed only when the frame (ROI) size changes.
@@ -146,15 +153,37 @@ class BlazeFaceDetector(FaceDetector):
         del tensor  # LiteRT refuses to invoke while a view of its buffers is alive
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        return self._run(frame_bgr, weak=False)[0]
+
+    def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        return self._run(frame_bgr, weak=self._weak_logit < self._min_logit)
+
+    def _run(self, frame_bgr: np.ndarray, weak: bool) -> tuple[list[Detection], list[Detection]]:
         fh, fw = frame_bgr.shape[:2]
         x0, y0, x1, y1 = roi_pixels(self.roi, fw, fh)
         self._letterbox(frame_bgr[y0:y1, x0:x1])
         self._interp.invoke()
-
         logits = self._interp.get_tensor(self._scores_index)[0, :, 0]
-        hits = np.flatnonzero(logits > self._min_logit)
+        origin = (x0, y0, fw, fh)
+        strong = self._decode(np.flatnonzero(logits > self._min_logit), logits, origin)
+        if not weak:
+            return strong, []
+        # The weak tier gets its own NMS, so it never shifts a full-score box (weighted
+        # NMS averages overlapping boxes); a weak box on a face already found is dropped.
+        low = np.flatnonzero((logits > self._weak_logit) & (logits <= self._min_logit))
+        faint = self._decode(low, logits, origin)
+        if strong and faint:
+            keep = iou_matrix(np.array([d.box for d in faint], float),
+                              np.array([d.box for d in strong], float)).max(axis=1) <= self.nms_iou
+            faint = [d for d, k in zip(faint, keep) if k]
+        return strong, faint
+
+    def _decode(self, hits: np.ndarray, logits: np.ndarray,
+                origin: tuple[int, int, int, int]) -> list[Detection]:
+        """Boxes of the anchors ``hits``, merged by NMS, in frame pixels, best first."""
         if hits.size == 0:
             return []
+        x0, y0, fw, fh = origin
         raw = self._interp.get_tensor(self._boxes_index)[0, hits, :4]
         s = float(self.model.input_size)
         centers = self._anchors[hits]                       # anchors are 1x1: no w/h scaling

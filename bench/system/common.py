@@ -1,0 +1,127 @@
+"""What both system checks share: root, Debian packages, cached debootstrap trees, timing,
+and the result table.
+
+The checks build everything from Debian's archive (the mirror this machine's apt uses) and
+PyPI, nothing else. debootstrap trees are cached in bench/.cache/system/ (git-ignored):
+delete a folder there to rebuild it from scratch.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / "bench" / ".cache" / "system"
+RESULTS = ROOT / "bench" / "results"
+SUITE = "bookworm"
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        sys.exit(f"{sys.argv[0]}: needs root (debootstrap, chroot, mounts): run it with sudo")
+
+
+def mirror() -> str:
+    """The Debian mirror this machine's apt already uses (the only archive we may reach)."""
+    for f in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        text = f.read_text() if f.is_file() else ""
+        for url in re.findall(r"(https?://\S+/debian)/?(?:\s|$)", text):
+            return url
+    return "http://deb.debian.org/debian"
+
+
+def sh(cmd: str | list[str], *, check: bool = True, timeout: float | None = None,
+       log=None, **kw) -> subprocess.CompletedProcess:
+    """Run a command, echo it, return its output (text; stderr folded into stdout)."""
+    args = cmd if isinstance(cmd, list) else ["bash", "-c", cmd]
+    print("+", cmd if isinstance(cmd, str) else shlex.join(cmd), flush=True)
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=timeout, **kw)
+    if log is not None:
+        log.write(p.stdout)
+        log.flush()
+    if check and p.returncode != 0:
+        tail = "\n".join(p.stdout.splitlines()[-30:])
+        raise RuntimeError(f"exit {p.returncode}: {cmd}\n{tail}")
+    return p
+
+
+def ensure_debs(*pkgs: str) -> None:
+    """Install the host's Debian packages the check needs (only the missing ones)."""
+    missing = [p for p in pkgs if subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Status}", p], capture_output=True,
+        text=True).stdout != "installed"]
+    if missing:
+        sh("apt-get update -q")
+        sh(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+            "--no-install-recommends", *missing])
+
+
+def debootstrap(arch: str, include: list[str], variant: str = "minbase") -> Path:
+    """A cached Debian bookworm tree for ``arch`` with ``include`` installed."""
+    name = f"{SUITE}-{arch}-{variant}"
+    tree, stamp = CACHE / name, CACHE / f"{name}.done"
+    want = " ".join(sorted(include))
+    if stamp.is_file() and stamp.read_text() == want:
+        return tree
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.parent.mkdir(parents=True, exist_ok=True)
+    sh(["debootstrap", f"--arch={arch}", f"--variant={variant}",
+        f"--include={','.join(include)}", SUITE, str(tree), mirror()], timeout=3600)
+    stamp.write_text(want)
+    return tree
+
+
+def repo_files() -> list[str]:
+    """The project as a clone has it: tracked and new (not ignored) files."""
+    out = sh(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"]).stdout
+    return [f for f in out.splitlines() if (ROOT / f).is_file()]
+
+
+def copy_repo(dest: Path) -> None:
+    """A copy of the checkout at ``dest`` (what `git clone` would give, plus local edits)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in repo_files():
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dest / f)
+
+
+@dataclass
+class Results:
+    """Rows of (what, result, ok), printed as they come and written as a markdown table."""
+    title: str
+    rows: list[tuple[str, str, bool]] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
+
+    def add(self, what: str, result: str, ok: bool = True) -> bool:
+        self.rows.append((what, result, ok))
+        print(f"{'ok  ' if ok else 'FAIL'} {what}: {result}", flush=True)
+        return ok
+
+    def timed(self, what: str, fn, *args, **kw):
+        t = time.monotonic()
+        out = fn(*args, **kw)
+        self.add(what, f"{time.monotonic() - t:.0f} s")
+        return out
+
+    def write(self, path: Path, command: str, notes: str = "") -> int:
+        failed = sum(not ok for *_, ok in self.rows)
+        lines = [f"# {self.title}", "",
+                 f"`{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
+                 f"{time.monotonic() - self.t0:.0f} s in all, {os.cpu_count()} CPUs): "
+                 f"{len(self.rows) - failed} of {len(self.rows)} checks passed.", "",
+                 "| check | result | |", "|---|---|---|"]
+        lines += [f"| {w} | {r.replace('|', '/')} | {'ok' if ok else '**FAIL**'} |"
+                  for w, r, ok in self.rows]
+        if notes:
+            lines += ["", notes.strip()]
+        path.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return 1 if failed else 0

@@ -1,0 +1,120 @@
+"""A face's track must not hang on one borderline detection.
+
+On aarch64 OpenCV's FFmpeg decodes the demo clip 1-2 grey levels differently from x86, and
+the one frame where the woman hides her face dropped from 0.66 to below ``min_score``: she
+became two faces. Scores just below the threshold now continue a confirmed track (never
+start one), so every clip keeps its people count whatever the decoder's rounding: here
+under the x86 decode, under +-2 grey levels of noise on every frame and under +-0.05 on
+every detector score, at detect_every 1 and 3; the cartoons stay no face.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edge.detectors import create_detector
+from edge.detectors.base import Detection, FaceDetector
+from edge.pipeline import Monitor
+from edge.sources.opencv import OpenCVSource
+from test_pipeline import make_config, read_log, tracks_in  # noqa: E402
+
+# People in each clip (../shared/README.md). The two-person head-pose clip may switch one
+# id while a head turns fully away (as in test_pipeline.py); nothing else may.
+PEOPLE = {
+    "intel_face-demographics-walking-and-pause.mp4": {3},
+    "intel_head-pose-face-detection-female-and-male.mp4": {2, 3},
+    "intel_head-pose-face-detection-female.mp4": {1},
+    "intel_head-pose-face-detection-male.mp4": {1},
+    "pyfeat_WolfgangLanger_Pexels.mp4": {1},
+    "pyfeat_face_noface.mov": {1},
+    "pyfeat_no_face.mp4": {0},
+    "pyfeat_single_face.mp4": {1},
+}
+SEEDS = (0, 1, 2)
+
+
+class NoisySource(OpenCVSource):
+    """The clip with +-``amplitude`` grey levels of uniform noise on every pixel: another
+    decoder's rounding, exaggerated."""
+
+    def __init__(self, uri: str, amplitude: int, seed: int):
+        super().__init__(uri)
+        self.amplitude, self.rng = amplitude, np.random.default_rng(seed)
+
+    def read(self) -> np.ndarray:
+        frame = super().read()
+        noise = self.rng.integers(-self.amplitude, self.amplitude + 1, frame.shape, np.int16)
+        return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
+class JitteredScores(FaceDetector):
+    """The configured BlazeFace with every score moved by up to +-``jitter`` before the
+    thresholds apply (the inner detector looks ``jitter`` lower to see what may rise)."""
+
+    def __init__(self, cfg, jitter: float, seed: int):
+        self.min_score, self.continue_score = cfg.min_score, cfg.continue_score
+        self.inner = create_detector(dataclasses.replace(
+            cfg, min_score=cfg.min_score - jitter, continue_score=cfg.continue_score - jitter))
+        self.name, self.jitter = self.inner.name, jitter
+        self.rng = np.random.default_rng(seed)
+
+    def detect_tiers(self, frame):
+        strong, weak = self.inner.detect_tiers(frame)
+        moved = [Detection(d.box, d.score + self.rng.uniform(-self.jitter, self.jitter))
+                 for d in strong + weak]
+        return ([d for d in moved if d.score >= self.min_score],
+                [d for d in moved if self.continue_score <= d.score < self.min_score])
+
+    def detect(self, frame):
+        return self.detect_tiers(frame)[0]
+
+
+def people(tmp_path, clip, detect_every, *, noise=0, jitter=0.0, seed=0) -> int:
+    cfg = make_config(tmp_path, clip, tracker={"detect_every": detect_every},
+                      source={"read_ahead": 0})
+    source = NoisySource(str(clip), noise, seed) if noise else None
+    detector = JitteredScores(cfg.detector, jitter, seed) if jitter else None
+    Monitor(cfg, source=source, detector=detector).run()
+    records = read_log(tmp_path)
+    appeared = tracks_in(records)
+    assert appeared == {r["track"] for r in records if r["event"] == "face_left"}
+    return len(appeared)
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+@pytest.mark.parametrize("clip", sorted(PEOPLE))
+def test_people_count_under_the_x86_decode(tmp_path, videos, clip, detect_every):
+    assert people(tmp_path, videos / clip, detect_every) in PEOPLE[clip]
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+@pytest.mark.parametrize("clip", sorted(PEOPLE))
+def test_people_count_under_two_grey_levels_of_noise(tmp_path, videos, clip, detect_every):
+    counts = [people(tmp_path / str(s), videos / clip, detect_every, noise=2, seed=s)
+              for s in SEEDS]
+    assert all(n in PEOPLE[clip] for n in counts), counts
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+@pytest.mark.parametrize("clip", sorted(PEOPLE))
+def test_people_count_under_score_jitter(tmp_path, videos, clip, detect_every):
+    counts = [people(tmp_path / str(s), videos / clip, detect_every, jitter=0.05, seed=s)
+              for s in SEEDS]
+    assert all(n in PEOPLE[clip] for n in counts), counts
+
+
+def test_weak_detections_continue_a_track_but_never_start_one():
+    from edge.tracker import Tracker, TrackerConfig
+    tracker = Tracker(TrackerConfig(detect_every=1, min_hits=2, max_missed=1), ("happy",))
+    face = (100, 100, 80, 80)
+    tracker.update([], 0.0, [face])             # weak only: no track
+    assert tracker.tracks == []
+    tracker.update([face], 0.1)
+    tracker.update([], 0.2, [face])             # not yet confirmed: a weak box does not count
+    assert tracker.tracks[0].missed == 1
+    tracker.update([face], 0.3)                 # confirmed now
+    for i in range(5):                          # weak boxes alone keep it, well past max_missed
+        tracker.update([], 0.4 + i / 10, [face])
+    assert [t.id for t in tracker.tracks] == [1] and tracker.tracks[0].missed == 0
