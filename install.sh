@@ -262,6 +262,22 @@ step_user() {
 	fi
 }
 
+# The Pi's owner (who ran sudo) joins the service's group: the log folder is 0750
+# emotion-edge:emotion-edge, and `emotion-edge tail /var/log/emotion-edge/events.jsonl`
+# must work for them (from their next login; `newgrp emotion-edge` for this shell).
+step_owner() {
+	local user=${SUDO_USER:-}
+	if [[ -z $user || $user == root ]] || ! has_user "$user"; then
+		return
+	fi
+	if user_in_group "$user" "$APP"; then
+		step "user $user" "nothing to do (in group $APP: reads the event log)"
+		return
+	fi
+	run usermod --append --groups "$APP" "$user"
+	step "user $user" "added to group $APP, to read the event log (from the next login; now: newgrp $APP)"
+}
+
 step_venv() {
 	if [[ -z $ROOT ]]; then
 		[[ -x $SYSTEM_PYTHON ]] || die "$SYSTEM_PYTHON not found: install python3 (apt-get install python3-venv)"
@@ -328,6 +344,15 @@ step_models() {
 		wrote=1
 	fi
 	if ((wrote)); then CHANGED=1; fi
+	verify_models "$VENV/bin/python" "$MODELS"
+}
+
+# Files that exist prove nothing: LiteRT must load and run each model on this CPU, on
+# every install (after a crash, a rerun must not pass as "nothing to do").
+verify_models() { # python folder
+	local rc=0
+	run "$1" -m edge.detectors.fetch_models --dest "$2" --verify || rc=$?
+	((rc == 0)) || die "LiteRT could not run the models in $2 (exit $rc; the model it was running is named above): on a Pi, use Raspberry Pi OS 64-bit; then run ./install.sh again"
 }
 
 step_config() {
@@ -552,6 +577,7 @@ system_install() {
 	say "Installing $APP from $SRC${ROOT:+ under $ROOT (commands are only printed)}"
 	step_apt
 	step_user
+	step_owner
 	step_venv
 	step_pip
 	step_models
@@ -648,6 +674,7 @@ local_install() {
 		"$venv/bin/python" -m edge.detectors.fetch_models --dest "$SRC/models" ||
 			die "could not fetch the face-detector models (see above)"
 	fi
+	verify_models "$venv/bin/python" "$SRC/models"
 	((DEV)) && dev_tools
 	say "Done. Try:  .venv/bin/emotion-edge run"
 	((DEV)) && say "Tests:     .venv/bin/python -m pytest"

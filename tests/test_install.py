@@ -183,7 +183,9 @@ def test_second_run_changes_nothing(src, root):
     assert "==> config: kept your" in out
     assert "wrote " not in out
     assert ["systemctl", "daemon-reload"] not in would_run(out)
-    assert not [c for c in would_run(out) if "fetch_models" in " ".join(c)]
+    # Nothing is fetched again, but LiteRT must prove it runs each model on every install.
+    fetches = [c for c in would_run(out) if "edge.detectors.fetch_models" in c]
+    assert [c[-1] for c in fetches] == ["--verify"], fetches
 
 
 def test_existing_user_and_groups_are_left_alone(src, root):
@@ -279,6 +281,23 @@ def test_system_install_without_root_says_sudo(src):
     assert "sudo ./install.sh" in proc.stderr and "--local" in proc.stderr
 
 
+def test_the_owner_who_ran_sudo_joins_the_service_group(src, root):
+    """The log folder is 0750 emotion-edge:emotion-edge: the README's `tail` works for the
+    Pi's owner because install.sh adds the user who ran sudo to that group, once."""
+    (root / "etc").mkdir()
+    (root / "etc/passwd").write_text("pi:x:1000:1000::/home/pi:/bin/bash\n")
+    (root / "etc/group").write_text("pi:x:1000:\n")
+    out = install(src, "--root", str(root), env={"SUDO_USER": "pi"}).stdout
+    assert ["usermod", "--append", "--groups", APP, "pi"] in would_run(out)
+    assert "==> user pi: added to group emotion-edge" in out
+    (root / "etc/group").write_text(f"pi:x:1000:\n{APP}:x:990:pi\n")
+    out = install(src, "--root", str(root), env={"SUDO_USER": "pi"}).stdout
+    assert "==> user pi: nothing to do" in out and ["usermod", "--append", "--groups", APP, "pi"] \
+        not in would_run(out)
+    out = install(src, "--root", str(root), env={"SUDO_USER": ""}).stdout   # plain root
+    assert "==> user pi" not in out
+
+
 # --- --local with a stand-in python ------------------------------------------------------
 
 FAKE_PYTHON = r"""#!/usr/bin/env bash
@@ -314,6 +333,10 @@ def local(src: Path, fake, *args: str, expect: int = 0, **env: str):
     proc = install(src, "--local", *args, expect=expect,
                    env={"PYTHON": str(py), "FAKE_LOG": str(log), "REAL_PYTHON": sys.executable, **env})
     calls = [c for c in log.read_text().splitlines() if not c.startswith("-c")]
+    # Every install proves LiteRT runs the models (install.sh verify_models); the rest:
+    assert calls.count(f"-m edge.detectors.fetch_models --dest {src}/models --verify") == (
+        proc.returncode == 0 and "--uninstall" not in args)
+    calls = [c for c in calls if not c.endswith("--verify")]
     return proc.stdout + proc.stderr, calls
 
 

