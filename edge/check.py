@@ -45,8 +45,31 @@ def _gpio(cfg: Config) -> str:
     return f"pins claimed and released ({cfg.gpio.mode} mode)"
 
 
+# What the service's sandbox (systemd/emotion-edge.service) hides from it: a clip there
+# opens for you, but the service gets PermissionError or an empty folder.
+SANDBOX_HIDES = {"/home": "ProtectHome=yes", "/root": "ProtectHome=yes",
+                 "/run/user": "ProtectHome=yes", "/tmp": "PrivateTmp=yes",
+                 "/var/tmp": "PrivateTmp=yes"}
+
+
+def hidden_from_service(uri: str) -> str | None:
+    """Why the service could not read the file source ``uri``, when checking for the
+    service (systemd, or install.sh's check, set $CONFIGURATION_DIRECTORY); else None."""
+    if not os.environ.get("CONFIGURATION_DIRECTORY") or "://" in uri or not uri.startswith(("/", ".", "~")):
+        return None
+    path = os.path.realpath(os.path.expanduser(uri))
+    for top, setting in SANDBOX_HIDES.items():
+        if path == top or path.startswith(top + "/"):
+            return (f"{uri}: the service cannot read it ({setting} hides {top}); put clips in "
+                    f"/srv/emotion-edge/ (docs/raspberry-pi.md, Video files)")
+    return None
+
+
 def _camera(cfg: Config) -> str:
     from .sources import ResilientSource, create_source
+    hidden = hidden_from_service(str(cfg.source.uri))
+    if hidden:
+        raise RuntimeError(hidden)
     src = create_source(cfg.source)
     src.open()
     try:
