@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ SUITE = "bookworm"
 def need_root() -> None:
     if os.geteuid() != 0:
         sys.exit(f"{sys.argv[0]}: needs root (debootstrap, chroot, mounts): run it with sudo")
+    # kill / Ctrl-C still unmount the chroot and stop the VM (the checks' finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def mirror() -> str:
