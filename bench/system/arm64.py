@@ -57,9 +57,12 @@ def binfmt() -> None:
 class Chroot:
     """A fresh copy of the cached tree, with /proc (a Pi's cpuinfo), /dev and the data."""
 
-    def __init__(self, tree: Path):
+    def __init__(self, tree: Path, reuse: bool = False):
         self.root = CACHE / "arm64-run"
         unmount_below(self.root)  # a run killed half-way left its mounts: never rm through them
+        if reuse and self.root.is_dir():
+            self._mount_all()
+            return
         if self.root.exists():
             sh(["rm", "-rf", "--one-file-system", str(self.root)])
         sh(["cp", "-a", str(tree), str(self.root)])
@@ -68,10 +71,13 @@ class Chroot:
             shutil.copy(here, self.root / str(there).lstrip("/"))
         copy_repo(self.root / SRC.lstrip("/"))
         (self.root / "tmp" / "cpuinfo").write_text(PI4_CPUINFO)
+        (self.root / "shared").mkdir()
+        self._mount_all()
+
+    def _mount_all(self) -> None:
         self._mount(["-t", "proc", "proc"], "proc")
         self._mount(["--bind", str(self.root / "tmp" / "cpuinfo")], "proc/cpuinfo")
         self._mount(["--rbind", "/dev"], "dev")
-        (self.root / "shared").mkdir()
         self._mount(["--bind", "-o", "ro", str(SHARED)], "shared")
 
     def _mount(self, args: list[str], where: str) -> None:
@@ -106,7 +112,7 @@ def clip_summary(log: str) -> dict:
             "dominant": [r.get("dominant") for r in records if r["event"] == "summary"]}
 
 
-def commands(emotion_edge: str, data: str, logs: str) -> dict[str, str]:
+def commands(emotion_edge: str, data: str, logs: str, only: str = "") -> dict[str, str]:
     """The same commands on either machine: name -> shell command printing its result."""
     photos = " ".join(f"{data}/scenes/{n}" for n in scene_photos())
     cmds = {"classify": f"{emotion_edge} classify --json {photos}"}
@@ -114,16 +120,27 @@ def commands(emotion_edge: str, data: str, logs: str) -> dict[str, str]:
         log = f"{logs}/{clip}"
         cmds[clip] = (f"rm -rf {log} && {emotion_edge} run --fast --mock-gpio --source "
                       f"{data}/video/{clip} --log-dir {log} >/dev/null 2>&1; cat {log}/events.jsonl")
-    return cmds
+    return {k: c for k, c in cmds.items() if only in k}
+
+
+def save(outputs: dict[str, str], folder: Path) -> None:
+    """Each command's raw output, kept for a look when a row fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in outputs.items():
+        (folder / name).write_text(text)
 
 
 def compare(res: Results, label: str, arm: dict[str, str], x86: dict[str, str]) -> None:
-    a, b = arm["classify"], x86["classify"]
-    res.add(f"{label}: classify --json, {len(scene_photos())} scene photos",
-            "byte-identical to x86" if a == b and a.strip() else
-            f"differs from x86 ({sum(x != y for x, y in zip(a.splitlines(), b.splitlines()))} of "
-            f"{len(b.splitlines())} lines)", a == b and bool(a.strip()))
-    for clip in (k for k in arm if k != "classify"):
+    # The same photos, named by their path on each machine.
+    a = arm.get("classify", "").replace('"/shared/', '"DATA/')
+    b = x86.get("classify", "").replace(f'"{SHARED}/', '"DATA/')
+    if "classify" in arm:
+        differ = sum(x != y for x, y in zip(a.splitlines(), b.splitlines()))
+        res.add(f"{label}: classify --json, {len(scene_photos())} scene photos",
+                "byte-identical to x86 (but for the photos' paths)" if a == b and a.strip()
+                else f"differs from x86 ({differ} of {len(b.splitlines())} lines)",
+                a == b and bool(a.strip()))
+    for clip in (k for k in arm if k != "classify"):  # run --fast
         sa, sx = clip_summary(arm[clip]), clip_summary(x86[clip])
         res.add(f"{label}: run --fast {clip}",
                 f"{sa['tracks']} track(s), dominant {'/'.join(map(str, sa['dominant'])) or '-'}"
@@ -132,11 +149,15 @@ def compare(res: Results, label: str, arm: dict[str, str], x86: dict[str, str]) 
 
 
 def main() -> int:
+    """--reuse: keep the tree and installs of the last run (only the commands again);
+    --only=TEXT: only the commands whose name has TEXT (e.g. classify), in their own file."""
+    reuse = "--reuse" in sys.argv
+    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
     need_root()
     res = Results("System check: arm64 userland (Debian bookworm arm64 under qemu-user)")
     binfmt()
     tree = res.timed("debootstrap arm64 tree (cached after the first run)", debootstrap, "arm64", TREE_PACKAGES)
-    chroot = Chroot(tree)
+    chroot = Chroot(tree, reuse)
     try:
         arch = chroot.run("uname -m; python3 --version").stdout.split()
         res.add("chroot", " ".join(arch) + " (qemu-aarch64 via binfmt)", arch[:1] == ["aarch64"])
@@ -146,7 +167,7 @@ def main() -> int:
                       "sudo ./install.sh (Pi pins)": f"PYTHONPATH={ROOT} {x86_pi} -m edge"}
         for label, (install, emotion_edge, env) in INSTALLS.items():
             t = time.monotonic()
-            p = chroot.run(install, env)
+            p = chroot.run("true" if reuse else install, env)
             versions = chroot.run(f"{Path(emotion_edge).with_name('python')} -c 'import numpy, cv2; "
                                   "from importlib.metadata import version as v; print(\"numpy\", "
                                   "numpy.__version__, \"opencv\", cv2.__version__, \"litert\", "
@@ -161,15 +182,19 @@ def main() -> int:
             if check.returncode:
                 print(check.stdout)
             t = time.monotonic()
-            arm = {k: chroot.run(c, env).stdout for k, c in commands(emotion_edge, "/shared", "/tmp/logs").items()}
+            arm = {k: chroot.run(c, env).stdout
+                   for k, c in commands(emotion_edge, "/shared", "/tmp/logs", only).items()}
             res.add(f"{label}: the commands under qemu", f"{time.monotonic() - t:.0f} s")
-            logs = CACHE / "x86-logs"
             x86 = {k: sh(c, check=False, cwd=ROOT).stdout
-                   for k, c in commands(references[label], str(SHARED), str(logs)).items()}
+                   for k, c in commands(references[label], str(SHARED), str(CACHE / "x86-logs"), only).items()}
+            slug = label.split()[0].strip("./")
+            save(arm, CACHE / "outputs" / f"{slug}-arm64")
+            save(x86, CACHE / "outputs" / f"{slug}-x86")
             compare(res, label, arm, x86)
     finally:
         chroot.close()
-    return res.write(RESULTS / "system-arm64.md", "sudo nice -n 10 .venv/bin/python bench/system/arm64.py",
+    return res.write(RESULTS / (f"system-arm64-{only}.md" if only else "system-arm64.md"),
+                     " ".join(["sudo nice -n 10 .venv/bin/python bench/system/arm64.py", *sys.argv[1:]]),
                      notes=__doc__.split("\n\n", 1)[1])
 
 

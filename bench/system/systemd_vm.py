@@ -60,7 +60,7 @@ def build_image(tree: Path) -> tuple[Path, Path, Path]:
     for here, there in pip_settings():
         (t / str(there).lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(here, t / str(there).lstrip("/"))
-    in_tree(t, "systemctl enable systemd-networkd ssh >/dev/null 2>&1; echo root:root | chpasswd; "
+    in_tree(t, "systemctl enable systemd-networkd ssh >/dev/null 2>&1; "
                "useradd -m -s /bin/bash -G sudo pi && echo 'pi ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/pi")
     ssh_dir = t / "home/pi/.ssh"
     ssh_dir.mkdir(mode=0o700)
@@ -104,19 +104,20 @@ class VM:
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
 
     def ssh(self, cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["ssh", "-q", "-i", str(KEY), "-p", str(self.port), "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "BatchMode=yes",
-             "pi@127.0.0.1", cmd], capture_output=True, text=True, timeout=timeout)
+        """``cmd`` run as pi; a VM that does not answer in time is exit 255, like ssh's own."""
+        args = ["ssh", "-q", "-i", str(KEY), "-p", str(self.port), "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o",
+                "BatchMode=yes", "pi@127.0.0.1", cmd]
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(args, 255, "", f"timed out after {timeout} s")
 
     def wait_ssh(self, timeout: float = 600) -> float:
         t = time.monotonic()
         while time.monotonic() - t < timeout:
-            try:
-                if self.ssh("true", timeout=30).returncode == 0:
-                    return time.monotonic() - t
-            except subprocess.TimeoutExpired:
-                pass
+            if self.ssh("true", timeout=30).returncode == 0:
+                return time.monotonic() - t
             time.sleep(2)
         raise RuntimeError(f"no ssh after {timeout} s; see {WORK / 'console.log'}")
 
@@ -124,7 +125,7 @@ class VM:
         return self.ssh(cmd, timeout).stdout.strip()
 
     def prop(self, name: str) -> str:
-        return self.out(f"systemctl show -P {name} {APP}")
+        return self.out(f"sudo systemctl show -P {name} {APP}")  # (no D-Bus for users here)
 
     def wait(self, what, timeout: float, step: float = 0.5) -> float | None:
         t = time.monotonic()
@@ -201,7 +202,7 @@ def checks(vm: VM, res: Results) -> None:
     res.add("after a reboot", f"ssh after {up:.0f} s, service active {active:.0f} s later"
             if active is not None else "not active 120 s after boot", active is not None)
     # Type=notify: systemd enters "active" when the daemon sends READY=1.
-    ready = vm.out(f"systemctl show --timestamp=us+utc -P ActiveEnterTimestamp {APP}")
+    ready = vm.out(f"sudo systemctl show --timestamp=us+utc -P ActiveEnterTimestamp {APP}")
     ready_t = datetime.strptime(ready.split(" ", 1)[1], "%Y-%m-%d %H:%M:%S.%f UTC") if ready else None
     vm.wait(lambda: first_face(vm) is not None, 120, 2)
     face = first_face(vm)
@@ -224,7 +225,7 @@ def checks(vm: VM, res: Results) -> None:
 
     # --- reload reopens the log; stop is quick and `stopped` is last -------------------------
     vm.ssh(f"sudo mv {LOG} {LOG}.moved && sudo systemctl reload {APP}")
-    fresh = vm.wait(lambda: vm.out(f"sudo test -s {LOG} && echo yes") == "yes", 30)
+    fresh = vm.wait(lambda: vm.out(f"sudo test -e {LOG} && echo yes") == "yes", 30)
     res.add("reload (SIGHUP) reopens the log", f"new {LOG} after {fresh:.1f} s" if fresh is not None
             else "no new log file", fresh is not None)
     t = time.monotonic()
@@ -234,14 +235,14 @@ def checks(vm: VM, res: Results) -> None:
     res.add("stop", f"{took:.1f} s (TimeoutStopSec {STOP_TIMEOUT_S}); last line: {end[:90]}",
             took < STOP_TIMEOUT_S and '"event":"stopped"' in end.replace(" ", ""))
     vm.ssh(f"sudo systemctl start {APP}")
-    level = last(vm.out(f"systemd-analyze security {APP} --no-pager | tail -1"))
+    level = last(vm.out(f"sudo systemd-analyze security {APP} --no-pager | tail -1"))
     score = float(level.split(":")[1].split()[0]) if ":" in level else 99
     res.add("systemd-analyze security (running unit)", level, score <= 1.0)
 
     # --- a source the sandbox cannot read (ProtectHome) --------------------------------------
     set_source(vm, f"/home/pi/{CLIP.name}")
     check = vm.ssh(f"sudo runuser -u {APP} -- env EMOTION_EDGE_MODELS=/opt/{APP}/models "
-                   f"LOGS_DIRECTORY=/var/log/{APP} /opt/{APP}/venv/bin/{APP} check "
+                   f"LOGS_DIRECTORY=/var/log/{APP} CONFIGURATION_DIRECTORY=/etc/{APP} /opt/{APP}/venv/bin/{APP} check "
                    f"--config /etc/{APP}/config.toml")  # what install.sh runs
     res.add("unreadable source: check as the service sees it", next(
         (line for line in check.stdout.splitlines() if "camera" in line or "source" in line),
@@ -272,7 +273,7 @@ def checks(vm: VM, res: Results) -> None:
             p.returncode == 0 and kept and vm.prop("ActiveState") == "active")
     p, _ = install(vm, "--uninstall")
     gone = vm.out(f"for f in /etc/systemd/system/{APP}.service /opt/{APP} /usr/local/bin/{APP}; "
-                  f"do test -e $f && echo $f; done")
+                  f"do test -e $f -o -L $f && echo $f; done")
     kept = vm.out(f"sudo ls /etc/{APP}/config.toml {LOG}* | wc -l")
     res.add("--uninstall", f"exit {p.returncode}; left behind: {gone or 'nothing'}; config and logs "
             f"kept ({kept} files); service {vm.prop('LoadState')}",
