@@ -93,7 +93,7 @@ def test_detect_every_third_frame_keeps_the_tracks(tmp_path, videos):
             return fn(*args, **kwargs)
         return wrapper
 
-    monitor.detector.detect = counted("detect", monitor.detector.detect)
+    monitor.detector.detect_tiers = counted("detect", monitor.detector.detect_tiers)
     monitor.classifier.classify = counted("classify", monitor.classifier.classify)
     faces_per_frame = []
 
