@@ -296,8 +296,8 @@ class ClassifierConfig:
     def __post_init__(self):
         if not 0.0 <= self.margin <= 1.0:
             raise ValueError(f"margin: {self.margin} is outside 0..1")
-        if self.threads < 1:
-            raise ValueError(f"threads: must be at least 1, not {self.threads}")
+        if not 1 <= self.threads <= 64:
+            raise ValueError(f"threads: {self.threads} is outside 1..64")
 
     def model_path(self) -> Path:
         return Path(self.model) if self.model else models_dir() / "emotion_int8.tflite"

@@ -101,6 +101,7 @@ class Monitor:
         self._next_classifier: FaceClassifier | None = None  # set by switch_model()
         self._fps = RateMeter()
         self._ready = False                  # READY=1 sent
+        self.capture_stuck = False           # the capture thread would not stop
 
     # --- control (safe to call from signal handlers) -------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -304,6 +305,7 @@ class Monitor:
             except TimeoutError as exc:   # never close a device another thread is inside
                 log.error("%s", exc)
                 release_source = False
+                self.capture_stuck = True
         st = self.stats
         st.elapsed_s = time.monotonic() - st.started
         # A video file's events follow its own timeline; end them on it too.
