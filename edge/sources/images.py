@@ -126,6 +126,8 @@ class ImageSource(FrameSource):
     def open(self) -> None:
         if not self.paths:
             raise SourceError(f"{self.name}: no images")
+        if len(self.paths) == 1 and not self.loop:   # one picture: unusable is an error
+            read_image(self.paths[0])
 
     def read(self) -> np.ndarray:
         if self._i >= len(self.paths):

@@ -14,6 +14,11 @@ from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, SourceUnavai
                    fit_size)
 
 log = logging.getLogger(__name__)
+# OpenCV's own warnings ("can't open camera by index", "Stream timeout triggered") repeat
+# what the SourceError says, in another format, on every retry: errors only.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# FFmpeg's ("moov atom not found") likewise: set OPENCV_FFMPEG_LOGLEVEL=16 to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # A stream that does not answer must not hold the capture (or a stop) for FFmpeg's
 # default 30 s: opening and each read give up after this long and count as a failure.
