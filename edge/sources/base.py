@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -13,6 +14,11 @@ import numpy as np
 from ..events import Event
 
 log = logging.getLogger(__name__)
+# OpenCV's own log lines ("can't open camera by index", "imdecode_: can't read data")
+# repeat what our one-line errors say, in another format, at every retry or bad file; an
+# OPENCV_LOG_LEVEL set by the user (e.g. WARNING, to debug a camera) is kept.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 # Frames are analysed at most this size (longest side, pixels); larger ones are downscaled
 # as they are read. BlazeFace sees the whole frame at 128 or 192 px and the classifier a

@@ -14,10 +14,8 @@ from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, SourceUnavai
                    fit_size)
 
 log = logging.getLogger(__name__)
-# OpenCV's own warnings ("can't open camera by index", "Stream timeout triggered") repeat
-# what the SourceError says, in another format, on every retry: errors only.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-# FFmpeg's ("moov atom not found") likewise: set OPENCV_FFMPEG_LOGLEVEL=16 to see them.
+# FFmpeg's own messages ("moov atom not found") repeat what the SourceError says, in
+# another format, on every retry (see sources/base.py): OPENCV_FFMPEG_LOGLEVEL=16 shows them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # A stream that does not answer must not hold the capture (or a stop) for FFmpeg's
