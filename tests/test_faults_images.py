@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from edge.sources import SourceError
-from edge.sources.base import MAX_SIDE
+from edge.sources.base import MAX_SIDE, display
 from edge.sources.images import header_size, read_image
 
 EMOTION_EDGE = [sys.executable, "-m", "edge"]
@@ -39,6 +39,10 @@ def odd_images(folder: Path, photo: np.ndarray) -> tuple[list[str], list[str]]:
     }
     for name, img in usable.items():
         assert cv2.imwrite(str(folder / name), img), name
+    # A name that is not UTF-8 (OpenCV itself would crash on it as a path).
+    odd_name = os.fsdecode(b"caf\xe9.jpg")
+    (folder / odd_name).write_bytes(cv2.imencode(".jpg", photo)[1].tobytes())
+    usable[odd_name] = photo
     unusable = {"one_px.png": cv2.resize(photo, (1, 1)), "tiny.png": cv2.resize(photo, (15, 40)),
                 "sliver.png": cv2.resize(photo, (4000, 20))}   # 1920x10 once fitted
     for name, img in unusable.items():
@@ -90,13 +94,16 @@ def test_classify_a_folder_of_odd_pictures(tmp_path, photo, detector):
                         tmp_path / "in"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     shown = {Path(json.loads(x)["image"]).name for x in r.stdout.splitlines()}
-    assert shown == set(usable)
+    assert shown == {display(n) for n in usable}
     bad = [x for x in r.stderr.splitlines() if not x.startswith("INFO: ")]
     assert sorted(Path(x.split(":")[0]).name for x in bad) == unusable
     faces = {Path(json.loads(x)["image"]).name: json.loads(x)["faces"]
              for x in r.stdout.splitlines()}
     if detector == "blazeface-full":                      # the face is still found when big
         assert len(faces["huge.jpg"]) == 1 and len(faces["plain.bmp"]) == 1
+        odd, plain = faces["caf\\xe9.jpg"], faces["plain.bmp"]    # a JPEG of the same
+        assert len(odd) == 1 and odd[0]["emotion"] == plain[0]["emotion"]
+        assert np.allclose(odd[0]["box"], plain[0]["box"], atol=4)
 
 
 def test_run_on_a_folder_of_odd_pictures_counts_what_it_skips(tmp_path, photo):

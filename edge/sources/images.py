@@ -73,29 +73,26 @@ def read_image(path: str | Path) -> np.ndarray:
     it cannot be one."""
     name = display(str(path))
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # a FIFO: no hang
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SourceError(f"{name}: not a regular file")
         if st.st_size > MAX_FILE_BYTES:
             raise SourceError(f"{name}: {st.st_size / 1e6:.0f} MB is too large for an image")
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
-    size = header_size(data)
-    flags = cv2.IMREAD_COLOR
-    if size is not None and max(size) > MAX_SIDE:
-        if data[:2] == b"\xff\xd8":   # libjpeg decodes at 1/2, 1/4 or 1/8 directly
-            factor = max((f for f in _JPEG_REDUCED if max(size) / f >= MAX_SIDE), default=None)
-            if factor:
-                flags = _JPEG_REDUCED[factor]
-        elif size[0] * size[1] > MAX_COLOR_PIXELS:
-            flags = cv2.IMREAD_GRAYSCALE
-    try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error:
-        image = None
-    del data
+        try:
+            head = os.pread(fd, _HEADER_BYTES, 0)
+        except OSError as exc:
+            raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
+        flags = _decode_flags(head)
+        try:   # OpenCV reads the file itself (no copy of it here), by our descriptor
+            image = cv2.imread(f"/proc/self/fd/{fd}", flags)
+        except cv2.error:
+            image = None
+    finally:
+        os.close(fd)
     if image is None:
         raise SourceError(f"{name}: not a readable image")
     if image.ndim == 2:
@@ -105,6 +102,20 @@ def read_image(path: str | Path) -> np.ndarray:
     if problem is not None:
         raise SourceError(f"{name}: {problem}")
     return image
+
+
+_HEADER_BYTES = 256 * 1024   # JPEG metadata (EXIF, thumbnails) may come before its size
+
+
+def _decode_flags(head: bytes) -> int:
+    """How to decode so that no bitmap larger than needed is ever made."""
+    size = header_size(head)
+    if size is None or max(size) <= MAX_SIDE:
+        return cv2.IMREAD_COLOR
+    if head[:2] == b"\xff\xd8":    # libjpeg decodes at 1/2, 1/4 or 1/8 directly
+        factor = max((f for f in _JPEG_REDUCED if max(size) / f >= MAX_SIDE), default=None)
+        return _JPEG_REDUCED[factor] if factor else cv2.IMREAD_COLOR
+    return cv2.IMREAD_GRAYSCALE if size[0] * size[1] > MAX_COLOR_PIXELS else cv2.IMREAD_COLOR
 
 
 def _fit(image: np.ndarray) -> np.ndarray:
