@@ -114,3 +114,19 @@ def test_run_on_a_folder_of_odd_pictures_counts_what_it_skips(tmp_path, photo):
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     stopped = json.loads((tmp_path / "logs" / "events.jsonl").read_text().splitlines()[-1])
     assert stopped["frames"] == len(usable) and stopped["bad_frames"] == len(unusable)
+
+
+@pytest.mark.parametrize("kind", ["blazeface-full", "blazeface-short", "haar"])
+def test_detectors_take_any_valid_frame_and_refuse_others_with_a_message(photo, kind):
+    from edge.detectors import DetectorConfig, create_detector
+    det = create_detector(DetectorConfig(kind=kind))
+    for shape in ((16, 16), (16, 1920), (1920, 16), (1080, 1920)):
+        frame = np.ascontiguousarray(cv2.resize(photo, shape[::-1]))
+        assert isinstance(det.detect(frame), list)
+    assert isinstance(det.detect(photo[::2, ::3]), list)          # a strided view
+    for bad in (photo[..., 0], photo.astype(np.float32), photo[..., :2], np.zeros((0, 0, 3),
+                                                                                  np.uint8)):
+        try:
+            assert det.detect(bad) == []
+        except ValueError as exc:
+            assert "BGR uint8" in str(exc)
