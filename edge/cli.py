@@ -53,6 +53,8 @@ def _overrides(args) -> dict:
         o.setdefault("source", {})["realtime"] = False
     if getattr(args, "loop", False):
         o.setdefault("source", {})["loop"] = True
+    if getattr(args, "web", False):
+        o.setdefault("web", {})["enabled"] = True
     if getattr(args, "mock_gpio", False):
         o.setdefault("gpio", {}).update(enabled=True, pin_factory="mock")
     return o
@@ -103,10 +105,9 @@ def cmd_run(args) -> int:
 # --- classify --------------------------------------------------------------------------------
 
 def cmd_classify(args) -> int:
-    import cv2
-
     from .classifier import FaceClassifier
     from .detectors import create_detector
+    from .photo import annotate, classify_image
     from .sources.images import image_files, read_image
 
     cfg = _config(args)
@@ -122,12 +123,7 @@ def cmd_classify(args) -> int:
             print(exc, file=sys.stderr)
             status = 1
             continue
-        boxes = [d.box for d in detector.detect(image)]
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        probs = classifier.classify(gray, boxes)
-        faces = [{"box": list(map(int, b)), "emotion": classifier.labels[int(p.argmax())],
-                  "scores": {lab: round(float(v), 4) for lab, v in zip(classifier.labels, p)}}
-                 for b, p in zip(boxes, probs)]
+        faces = classify_image(image, detector, classifier)
         if args.json:
             print(json.dumps({"image": display(str(path)), "faces": faces}))
         else:
@@ -135,7 +131,7 @@ def cmd_classify(args) -> int:
                              for f in faces) or "no faces"
             print(f"{display(str(path))}: {desc}")
         if out is not None:
-            _annotate(image, faces)
+            annotate(image, faces)
             out.write(path, image)
     return status
 
@@ -188,23 +184,25 @@ class AnnotateDir:
                              f"({exc.strerror or exc})") from None
 
 
-def _annotate(image, faces) -> None:
-    import cv2
-
-    for f in faces:
-        x, y, w, h = f["box"]
-        cv2.rectangle(image, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        label = f"{f['emotion']} {max(f['scores'].values()):.2f}"
-        cv2.putText(image, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.4, w / 250), (0, 200, 0), 1 + w // 200, cv2.LINE_AA)
-
-
 # --- check, config, tail, bench ------------------------------------------------------------
 
 def cmd_check(args) -> int:
     from .check import run_checks
 
     return run_checks(_config(args), camera=not args.no_camera)
+
+
+def cmd_report(args) -> int:
+    from .web.report import ReportError, write_report
+
+    cfg = load(args.config or default_config_path())
+    log = args.log or Path(cfg.log.dir) / cfg.log.file
+    try:
+        n = write_report(log, args.date, args.output, cfg.gpio.colours)
+    except ReportError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{args.output}: {n} summaries of {args.date}")
+    return 0
 
 
 def cmd_config(args) -> int:
@@ -265,6 +263,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--loop", action="store_true", help="loop a video file")
     p.add_argument("--mock-gpio", action="store_true", help="drive LEDs on mock pins "
                                                             "(no GPIO hardware needed)")
+    p.add_argument("--web", action="store_true", help="serve the web page (live view, the "
+                   "room's mood, photos, the model); its address is printed")
     p.set_defaults(func=cmd_run)
 
     p = subs["classify"] = sub.add_parser("classify", help="faces and emotions in still images")
@@ -280,6 +280,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--source", help="the source to check (default: the configured one)")
     p.add_argument("--no-camera", action="store_true", help="skip opening the source")
     p.set_defaults(func=cmd_check)
+
+    p = subs["report"] = sub.add_parser("report", help="one day's mood as a self-contained "
+                                                       "HTML file")
+    p.add_argument("log", nargs="?", type=Path, help="the event log (default: the configured one)")
+    p.add_argument("--date", required=True, help="the day, YYYY-MM-DD (the device's local time)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="where to write the HTML (an existing file is refused)")
+    p.add_argument("--config", type=Path, help="TOML config file (for the log's location)")
+    p.set_defaults(func=cmd_report)
 
     p = subs["config"] = sub.add_parser("config", help="print the config reference, or "
                                                        "validate a file")
