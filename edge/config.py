@@ -30,7 +30,11 @@ from .tracker import TrackerConfig
 
 
 class ConfigError(ValueError):
-    """A configuration problem, phrased for the person editing the file."""
+    """A configuration problem, phrased for the person editing the file: always one line
+    (a key or file name with a newline or other control character in it is escaped)."""
+
+    def __init__(self, message: str):
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 @dataclass

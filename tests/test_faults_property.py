@@ -39,13 +39,14 @@ def keys_of(section: str) -> list[str]:
 @st.composite
 def raw_configs(draw):
     raw = {}
-    for section in draw(st.lists(st.sampled_from([*config.SECTIONS, "nope"]), max_size=4,
-                                 unique=True)):
-        if section == "nope" or draw(st.integers(0, 9)) == 0:
+    for section in draw(st.lists(st.sampled_from([*config.SECTIONS, "nope"])
+                                 | st.text(max_size=4), max_size=4, unique=True)):
+        if section not in config.SECTIONS or draw(st.integers(0, 9)) == 0:
             raw[section] = draw(values)
             continue
         known = keys_of(section)
-        names = draw(st.lists(st.sampled_from([*known, "typo"]), max_size=4, unique=True))
+        names = draw(st.lists(st.sampled_from([*known, "typo", "a\nb", "\x00", "é"])
+                              | st.text(max_size=4), max_size=4, unique=True))
         raw[section] = {k: draw(_value_for(section, k)) for k in names}
     return raw
 
