@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 
 from .anchors import ssd_anchor_centers
-from .base import Detection, FaceDetector
+from .base import Detection, FaceDetector, frame_region
 from .errors import DetectorModelError
 from .nms import weighted_nms
 from ..tracker import iou_matrix
-from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
+from .roi import WHOLE_FRAME, Roi, check_roi
 
 FETCH_HINT = "run `python -m edge.detectors.fetch_models` (or install.sh) to fetch it"
 
@@ -159,8 +159,11 @@ class BlazeFaceDetector(FaceDetector):
         return self._run(frame_bgr, weak=self._weak_logit < self._min_logit)
 
     def _run(self, frame_bgr: np.ndarray, weak: bool) -> tuple[list[Detection], list[Detection]]:
+        region = frame_region(frame_bgr, self.roi)
+        if region is None:
+            return [], []
+        x0, y0, x1, y1 = region
         fh, fw = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = roi_pixels(self.roi, fw, fh)
         self._letterbox(frame_bgr[y0:y1, x0:x1])
         self._interp.invoke()
         logits = self._interp.get_tensor(self._scores_index)[0, :, 0]
