@@ -111,10 +111,14 @@ def test_weak_detections_continue_a_track_but_never_start_one():
     face = (100, 100, 80, 80)
     tracker.update([], 0.0, [face])             # weak only: no track
     assert tracker.tracks == []
-    tracker.update([face], 0.1)
-    tracker.update([], 0.2, [face])             # not yet confirmed: a weak box does not count
-    assert tracker.tracks[0].missed == 1
-    tracker.update([face], 0.3)                 # confirmed now
+    tracker.update([face], 0.1)                 # tentative
+    tracker.update([], 0.2, [face])             # a weak box does not keep a tentative track
+    assert tracker.tracks == []
+    tracker.update([face], 0.3)
+    tracker.update([face], 0.4)                 # confirmed (2 hits)
     for i in range(5):                          # weak boxes alone keep it, well past max_missed
-        tracker.update([], 0.4 + i / 10, [face])
-    assert [t.id for t in tracker.tracks] == [1] and tracker.tracks[0].missed == 0
+        tracker.update([], 0.5 + i / 10, [face])
+    assert [t.id for t in tracker.tracks] == [2] and tracker.tracks[0].missed == 0
+    tracker.update([], 1.0)
+    tracker.update([], 1.1)                     # nothing at all: it leaves as before
+    assert tracker.tracks == []
