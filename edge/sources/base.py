@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 # repeat what our one-line errors say, in another format, at every retry or bad file; an
 # OPENCV_LOG_LEVEL set by the user (e.g. WARNING, to debug a camera) is kept.
 if "OPENCV_LOG_LEVEL" not in os.environ:
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    if hasattr(cv2.utils, "logging"):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    else:  # OpenCV 4.11, the Pi's pin (numpy 1.x), has only the old call; 0 is silent
+        cv2.setLogLevel(0)
 
 # Frames are analysed at most this size (longest side, pixels); larger ones are downscaled
 # as they are read. BlazeFace sees the whole frame at 128 or 192 px and the classifier a
