@@ -53,6 +53,7 @@ def build_image(tree: Path) -> tuple[Path, Path, Path]:
     if not KEY.exists():
         sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(KEY)])
     (t / "etc/hostname").write_text("pi-vm\n")
+    (t / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 pi-vm\n")
     (t / "etc/fstab").write_text("/dev/vda / ext4 defaults 0 1\n")
     (t / "etc/resolv.conf").unlink(missing_ok=True)
     (t / "etc/resolv.conf").write_text("nameserver 10.0.2.3\n")          # slirp's DNS
