@@ -60,7 +60,8 @@ class Chroot:
     def __init__(self, tree: Path, reuse: bool = False):
         self.root = CACHE / "arm64-run"
         unmount_below(self.root)  # a run killed half-way left its mounts: never rm through them
-        if reuse and self.root.is_dir():
+        if reuse and self.root.is_dir():   # the last run's tree and installs, this code
+            copy_repo(self.root / SRC.lstrip("/"))
             self._mount_all()
             return
         if self.root.exists():
@@ -149,7 +150,7 @@ def compare(res: Results, label: str, arm: dict[str, str], x86: dict[str, str]) 
 
 
 def main() -> int:
-    """--reuse: keep the tree and installs of the last run (only the commands again);
+    """--reuse: the tree and installs of the last run, upgraded to this checkout;
     --only=TEXT: only the commands whose name has TEXT (e.g. classify), in their own file."""
     reuse = "--reuse" in sys.argv
     only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
@@ -167,7 +168,7 @@ def main() -> int:
                       "sudo ./install.sh (Pi pins)": f"PYTHONPATH={ROOT} {x86_pi} -m edge"}
         for label, (install, emotion_edge, env) in INSTALLS.items():
             t = time.monotonic()
-            p = chroot.run("true" if reuse else install, env)
+            p = chroot.run(install, env)   # with --reuse: an upgrade of the last run's
             versions = chroot.run(f"{Path(emotion_edge).with_name('python')} -c 'import numpy, cv2; "
                                   "from importlib.metadata import version as v; print(\"numpy\", "
                                   "numpy.__version__, \"opencv\", cv2.__version__, \"litert\", "
