@@ -22,6 +22,7 @@ from .micro import MicroConfig
 from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
+from .sinks.mqtt import MqttConfig
 from .sources import SourceConfig
 from .tracker import TrackerConfig
 
@@ -59,6 +60,7 @@ class Config:
     gpio: GpioConfig = field(default_factory=GpioConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     micro: MicroConfig = field(default_factory=MicroConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 SECTIONS: dict[str, type] = {f.name: f.type if isinstance(f.type, type) else

@@ -18,6 +18,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "log": ("jsonlog", "JsonLogConfig", "JsonLogSink"),
     "gpio": ("gpio", "GpioConfig", "GpioSink"),
     "console": ("console", "ConsoleConfig", "ConsoleSink"),
+    "mqtt": ("mqtt", "MqttConfig", "MqttSink"),
 }
 
 __all__ = ["Pipeline", "Sink", "SinkError", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",
