@@ -302,7 +302,9 @@ class Publisher:
             self.published += 1
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected:
+        if self._stop:              # our own DISCONNECT at shutdown
+            self.connected = False
+        elif self.connected:
             self._lost(str(reason_code))
 
     def _lost(self, why: str) -> None:
