@@ -145,6 +145,12 @@ def cmd_tail(args) -> int:
     return tail.main(rest)
 
 
+def cmd_fleet(args) -> int:
+    from .mqtt.fleet import run
+
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     import runpy
     bench = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
@@ -197,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("fleet", help="every monitor on an MQTT broker: a live table (or --json)")
+    from .mqtt.fleet import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_fleet)
 
     p = sub.add_parser("bench", help="pipeline benchmark (see bench/pipeline.py --help)",
                        add_help=False)
