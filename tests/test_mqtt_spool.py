@@ -3,7 +3,6 @@ config's one-line errors, and the sink's cost on the frame loop."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -73,12 +72,12 @@ def test_size_and_age_bounds_drop_the_oldest_and_count_them(tmp_path, caplog):
     assert s.bytes <= one * 4 + 10 and len(list(tmp_path.glob("*.msg"))) == 4
     assert sum("dropping the oldest" in r.message for r in caplog.records) == 1
     # Age: a day later the rest is older than max_age_s.
-    assert s.enforce_bounds(time.time() + 86400) == 4 and len(s) == 0 and s.dropped == 10
+    assert s.enforce_bounds(t + 86400) == 4 and len(s) == 0 and s.dropped == 10
     assert json.loads((tmp_path / "counters.json").read_text())["dropped"] == 10
     # In-flight messages (handed to the client, waiting for PUBACK) are never dropped.
     spool_states(s, 2)
     first = next(iter(s))
-    s.enforce_bounds(time.time() + 86400, keep={first.order})
+    s.enforce_bounds(t + 86400, keep={first.order})
     assert [i.order for i in s] == [first.order]
 
 
