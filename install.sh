@@ -368,6 +368,59 @@ step_unit() {
 	fi
 }
 
+# [mqtt] on: the network drop-in (systemd/mqtt.conf) that lets the service reach the
+# broker, and only the broker (plus DNS for a host name); [mqtt] off: no drop-in.
+mqtt_settings() { # config_file -> "enabled host"
+	"$SYSTEM_PYTHON" -c '
+import sys, tomllib
+try:
+    with open(sys.argv[1], "rb") as f:
+        m = tomllib.load(f).get("mqtt", {})
+except (OSError, tomllib.TOMLDecodeError) as e:
+    print(f"cannot read {sys.argv[1]}: {e}")
+    sys.exit(1)
+print(int(m.get("enabled") is True), m.get("host", ""))' "$1"
+}
+
+broker_addresses() { # host -> the IP addresses to allow, one a line
+	local host=$1
+	if [[ $host =~ ^[0-9.]+$ || $host == *:* ]]; then
+		printf '%s\n' "$host"
+		return
+	fi
+	getent ahosts "$host" | awk '{print $1}' | sort -u
+	awk '$1 == "nameserver" {print $2}' "$ROOT/etc/resolv.conf" 2>/dev/null | sort -u
+}
+
+step_mqtt() {
+	local dropin="$ROOT/etc/systemd/system/$APP.service.d/mqtt.conf" settings enabled host tmp addrs=()
+	settings=$(mqtt_settings "$ETC/config.toml") || die "$settings; fix it, then run install.sh again"
+	read -r enabled host <<<"$settings"
+	if [[ $enabled != 1 ]]; then
+		if [[ -f $dropin ]]; then
+			rm -f "$dropin"
+			step "mqtt network" "[mqtt] is off: removed $dropin"
+			if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
+			UNIT_CHANGED=1
+		else
+			step "mqtt network" "nothing to do ([mqtt] is off: no network)"
+		fi
+		return
+	fi
+	mapfile -t addrs < <(broker_addresses "$host")
+	((${#addrs[@]})) || die "[mqtt] host $host: cannot resolve it here; use the broker's IP address or fix DNS, then run install.sh again"
+	tmp=$(mktemp)
+	{ cat "$SRC/systemd/mqtt.conf"; printf 'IPAddressAllow=%s\n' "${addrs[@]}"; } >"$tmp"
+	if copy_if_changed "$tmp" "$dropin" 0644; then
+		step "mqtt network" "the service may reach $host (${addrs[*]}) and nothing else"
+		if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
+		UNIT_CHANGED=1
+	else
+		step "mqtt network" "nothing to do (broker $host)"
+	fi
+	rm -f "$tmp"
+}
+
 # The check opens the camera and claims the GPIO pins, which a running service holds:
 # so it runs before the service starts (fresh install, or a restart after an upgrade).
 run_check() {
@@ -439,6 +492,7 @@ system_install() {
 	step_models
 	step_config
 	step_unit
+	step_mqtt
 	step_service
 	say "Done. Follow it with:  journalctl -u $APP -f"
 	say "Events:                $APP tail /var/log/$APP/events.jsonl"
