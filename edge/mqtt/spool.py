@@ -2,12 +2,15 @@
 it, so a broker that is away, a restart of the monitor or a power cut loses nothing.
 
 One file per message, ``<order>.msg`` (a 16-digit counter, so names sort in publishing
-order), written as a temporary file, fsynced and renamed: after a crash a message is either
-whole or absent, never half there. ``counters.json`` (written the same way) keeps the
-sequence numbers across restarts, so they continue where they stopped even after the spool
-emptied. Bounded by total size and by age: past either bound the oldest messages are
-deleted, counted (``dropped``) and logged once per episode; never a crash, never an
-unbounded folder. Only the publisher thread touches it.
+order), written as a temporary file, fsynced and renamed, then the folder fsynced: after a
+crash a message is either whole or absent, never half there. Sequence numbers continue
+across restarts: each message carries its own, and when the broker acknowledged the newest
+message of a stream its file becomes ``state.last`` / ``events.last`` instead of being
+deleted, so the highest number is never forgotten (a rename a power cut undoes only sends
+that message again, a duplicate its ``seq`` gives away). Bounded by total size and by age:
+past either bound the oldest messages are deleted, counted (``dropped``, kept in
+``counters.json``) and logged once per episode; never a crash, never an unbounded folder.
+Only the publisher thread touches it.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ class Spool:
         self.max_age_s = max_age_s
         self._items: deque[Spooled] = deque()
         self._bytes = 0
+        self._newest: dict[str, int] = {}   # stream -> order of its newest spooled message
         self.counters = {"order": 0, "state": 0, "events": 0}
         self.dropped = 0          # deleted unsent by a bound (persisted)
         self.unreadable = 0       # files found damaged at start (moved aside, counted)
@@ -81,11 +85,11 @@ class Spool:
             item = Spooled(order, now, len(data), topic, retain, None, payload.encode())
         self._items.append(item)
         self._bytes += item.size
+        self._newest[stream_of(topic)] = order
         return item
 
     def commit(self, now: float, keep: set[int] = frozenset()) -> None:
         try:
-            self._save_counters()
             _fsync_dir(self.folder)
         except OSError as exc:
             self._write_failed(exc)
@@ -103,8 +107,18 @@ class Spool:
         except ValueError:
             return       # already dropped by a bound
         self._bytes -= item.size
-        if item.path is not None:
-            _unlink(item.path)
+        stream = stream_of(item.topic)
+        if self._newest.get(stream) != item.order:
+            if item.path is not None:
+                _unlink(item.path)
+            return
+        try:             # the stream's newest: its file keeps the sequence number
+            if item.path is None:
+                self._save_counters()
+            else:
+                os.replace(item.path, self.folder / f"{stream}.last")
+        except OSError as exc:
+            self._write_failed(exc)
 
     def enforce_bounds(self, now: float | None = None, keep: set[int] = frozenset()) -> int:
         """Delete the oldest messages beyond ``max_bytes`` or older than ``max_age_s``
@@ -162,6 +176,15 @@ class Spool:
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning("mqtt: spool %s: %s unreadable (%s); sequence numbers restart from what "
                         "the spooled messages show", self.folder, COUNTERS, exc)
+        for stream in ("state", "events"):
+            try:
+                rec = json.loads((self.folder / f"{stream}.last").read_bytes())
+                self.counters[stream] = max(self.counters[stream],
+                                            int(json.loads(rec["payload"])["seq"]))
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("mqtt: spool %s: %s.last unreadable (%s)", self.folder, stream, exc)
         for path in sorted(self.folder.iterdir()):
             if path.name.endswith(".tmp"):
                 _unlink(path)     # a write a crash interrupted: never renamed, never counted
@@ -187,7 +210,8 @@ class Spool:
             self._items.append(item)
             self._bytes += item.size
             self.counters["order"] = max(self.counters["order"], order)
-            stream = "state" if item.topic.endswith("/state") else "events"
+            stream = stream_of(item.topic)
+            self._newest[stream] = order
             if isinstance(seq, int):
                 self.counters[stream] = max(self.counters[stream], seq)
         if self._items:
@@ -203,6 +227,10 @@ class Spool:
         if self.write_errors == 1:
             log.warning("mqtt: spool %s: cannot write (%s); messages wait in memory",
                         self.folder, exc.strerror or exc)
+
+
+def stream_of(topic: str) -> str:
+    return "state" if topic.endswith("/state") else "events"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
