@@ -193,11 +193,7 @@ class Publisher:
         self.spool.commit(now, keep={m.order for m in self._inflight.values()})
 
     def _send_pending(self) -> None:
-        for item in self.spool:
-            if len(self._inflight) >= WINDOW:
-                return
-            if item.order <= self._sent_upto:
-                continue
+        for item in self.spool.after(self._sent_upto, WINDOW - len(self._inflight)):
             try:
                 payload = self.spool.payload(item)
             except (OSError, ValueError, KeyError) as exc:
@@ -230,7 +226,7 @@ class Publisher:
         self._drop_socket()
 
     def _unsent(self) -> bool:
-        return any(item.order > self._sent_upto for item in self.spool)
+        return bool(self.spool.after(self._sent_upto, 1))
 
     # --- connection ------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:

@@ -124,15 +124,17 @@ class Spool:
         """Delete the oldest messages beyond ``max_bytes`` or older than ``max_age_s``
         (except those in ``keep``: handed to the client, waiting for their PUBACK)."""
         now = time.time() if now is None else now
-        dropped = 0
-        for item in list(self._items):
+        dropped, i, items = 0, 0, self._items
+        while i < len(items):      # in-flight messages are at the front: i stays small
+            item = items[i]
             too_big = self._bytes > self.max_bytes
             too_old = now - item.created > self.max_age_s
             if not (too_big or too_old):
                 break
             if item.order in keep:
+                i += 1
                 continue
-            self._items.remove(item)
+            del items[i]
             self._bytes -= item.size
             if item.path is not None:
                 _unlink(item.path)
@@ -152,6 +154,17 @@ class Spool:
         elif self._over and self._bytes <= self.max_bytes:
             self._over = False
         return dropped
+
+    def after(self, order: int, limit: int) -> list[Spooled]:
+        """Up to ``limit`` messages after ``order``, oldest first (scans past the few in
+        flight, never the whole spool)."""
+        out: list[Spooled] = []
+        for item in self._items:
+            if len(out) >= limit:
+                break
+            if item.order > order:
+                out.append(item)
+        return out
 
     def __iter__(self):
         return iter(list(self._items))
