@@ -39,6 +39,8 @@ def _overrides(args) -> dict:
         o.setdefault("source", {})["realtime"] = False
     if getattr(args, "loop", False):
         o.setdefault("source", {})["loop"] = True
+    if getattr(args, "web", False):
+        o.setdefault("web", {})["enabled"] = True
     if getattr(args, "mock_gpio", False):
         o.setdefault("gpio", {}).update(enabled=True, pin_factory="mock")
     return o
@@ -73,6 +75,7 @@ def cmd_classify(args) -> int:
 
     from .classifier import FaceClassifier
     from .detectors import create_detector
+    from .photo import annotate, classify_image
     from .sources.images import image_files
 
     cfg = _config(args)
@@ -87,12 +90,7 @@ def cmd_classify(args) -> int:
             print(f"{path}: not a readable image", file=sys.stderr)
             status = 1
             continue
-        boxes = [d.box for d in detector.detect(image)]
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        probs = classifier.classify(gray, boxes)
-        faces = [{"box": list(map(int, b)), "emotion": classifier.labels[int(p.argmax())],
-                  "scores": {lab: round(float(v), 4) for lab, v in zip(classifier.labels, p)}}
-                 for b, p in zip(boxes, probs)]
+        faces = classify_image(image, detector, classifier)
         if args.json:
             print(json.dumps({"image": str(path), "faces": faces}))
         else:
@@ -100,20 +98,9 @@ def cmd_classify(args) -> int:
                              for f in faces) or "no faces"
             print(f"{path}: {desc}")
         if args.annotate:
-            _annotate(image, faces)
+            annotate(image, faces)
             cv2.imwrite(str(args.annotate / path.name), image)
     return status
-
-
-def _annotate(image, faces) -> None:
-    import cv2
-
-    for f in faces:
-        x, y, w, h = f["box"]
-        cv2.rectangle(image, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        label = f"{f['emotion']} {max(f['scores'].values()):.2f}"
-        cv2.putText(image, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.4, w / 250), (0, 200, 0), 1 + w // 200, cv2.LINE_AA)
 
 
 # --- check -----------------------------------------------------------------------------------
@@ -122,6 +109,19 @@ def cmd_check(args) -> int:
     from .check import run_checks
 
     return run_checks(_config(args), camera=not args.no_camera)
+
+
+def cmd_report(args) -> int:
+    from .web.report import ReportError, write_report
+
+    cfg = load(args.config or default_config_path())
+    log = args.log or Path(cfg.log.dir) / cfg.log.file
+    try:
+        n = write_report(log, args.date, args.output, cfg.gpio.colours)
+    except ReportError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"{args.output}: {n} summaries of {args.date}")
+    return 0
 
 
 def cmd_config(args) -> int:
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loop", action="store_true", help="loop a video file")
     p.add_argument("--mock-gpio", action="store_true", help="drive LEDs on mock pins "
                                                             "(no GPIO hardware needed)")
+    p.add_argument("--web", action="store_true", help="serve the web page (live view, the "
+                   "room's mood, photos, the model); its address is printed")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("classify", help="faces and emotions in still images")
@@ -194,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", help="the source to check (default: the configured one)")
     p.add_argument("--no-camera", action="store_true", help="skip opening the source")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="one day's mood as a self-contained HTML file")
+    p.add_argument("log", nargs="?", type=Path, help="the event log (default: the configured one)")
+    p.add_argument("--date", required=True, help="the day, YYYY-MM-DD (the device's local time)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="where to write the HTML (an existing file is refused)")
+    p.add_argument("--config", type=Path, help="TOML config file (for the log's location)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="print the config reference, or validate a file")
     p.add_argument("--validate", type=Path, metavar="FILE")

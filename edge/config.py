@@ -23,6 +23,7 @@ from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
 from .sinks.mqtt import MqttConfig
+from .sinks.web import WebConfig
 from .sources import SourceConfig
 from .tracker import TrackerConfig
 
@@ -59,6 +60,7 @@ class Config:
     log: JsonLogConfig = field(default_factory=JsonLogConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     micro: MicroConfig = field(default_factory=MicroConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
 

@@ -1,5 +1,5 @@
-"""install.sh and [mqtt]: the network drop-in appears when MQTT is turned on (and only the
-broker is reachable), goes away when it is turned off, and the hardening stays <= 2.0."""
+"""install.sh and [mqtt]: the network drop-in (systemd/network_dropin.py) opens the broker's
+address when MQTT is turned on, and nothing when it is off; the hardening stays <= 2.0."""
 from __future__ import annotations
 
 import re
@@ -11,12 +11,18 @@ import pytest
 from test_install import install, root, src, would_run  # noqa: F401  (fixtures)
 
 APP = "emotion-edge"
+DROPIN = f"etc/systemd/system/{APP}.service.d/50-network.conf"
 
 
-def turn_on(root, host: str) -> None:
+def set_mqtt(root, text: str) -> None:
     cfg = root / "etc/emotion-edge/config.toml"
-    cfg.write_text(cfg.read_text().replace(
-        "[mqtt]\n", f'[mqtt]\nenabled = true\nhost = "{host}"\nroom = "Room 12"\n', 1))
+    body = cfg.read_text()
+    start = body.index("[mqtt]\n") + len("[mqtt]\n")
+    cfg.write_text(body[:start] + text + body[start:])
+
+
+def allowed(root) -> list[str]:
+    return re.findall(r"^IPAddressAllow=(.*)$", (root / DROPIN).read_text(), re.M)
 
 
 def exposure(root) -> float:
@@ -28,60 +34,50 @@ def exposure(root) -> float:
     return float(m.group(1))
 
 
-def test_mqtt_off_installs_no_network(src, root):
-    out = install(src, "--root", str(root)).stdout
-    assert "==> mqtt network: nothing to do ([mqtt] is off: no network)" in out
-    assert not (root / f"etc/systemd/system/{APP}.service.d").exists()
-
-
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_mqtt_on_opens_only_the_broker_and_off_closes_it(src, root):
-    install(src, "--root", str(root))
-    assert exposure(root) <= 1.0                       # no network at all
-    turn_on(root, "192.168.1.20")
     out = install(src, "--root", str(root)).stdout
-    dropin = root / f"etc/systemd/system/{APP}.service.d/mqtt.conf"
-    text = dropin.read_text()
-    assert text.startswith((src / "systemd/mqtt.conf").read_text())
-    keys = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert keys[-5:] == ["PrivateNetwork=no", "RestrictAddressFamilies=AF_INET AF_INET6",
-                         "IPAddressDeny=", "IPAddressDeny=any", "IPAddressAllow=192.168.1.20"]
-    assert ["systemctl", "daemon-reload"] in would_run(out)
-    assert "the service may reach 192.168.1.20" in out
-    # The drop-in merged into the unit: still at most 2.0.
+    assert not (root / DROPIN).exists() and "no output needs the network" in out
+    assert exposure(root) <= 1.0
+    set_mqtt(root, 'enabled = true\nhost = "192.168.1.20"\nroom = "Room 12"\n')
+    out = install(src, "--root", str(root)).stdout
+    text = (root / DROPIN).read_text()
+    assert "PrivateNetwork=no" in text and "IPAddressDeny=any" in text
+    assert allowed(root) == ["192.168.1.20"]                # the broker, nothing else
+    assert ["systemctl", "daemon-reload"] in would_run(out)   # or the restart keeps the old unit
     e = exposure(root)
     assert 1.0 < e <= 2.0, e
-    # Again: nothing to do, no reload.
-    out = install(src, "--root", str(root)).stdout
-    assert "==> mqtt network: nothing to do (broker 192.168.1.20)" in out
-    assert ["systemctl", "daemon-reload"] not in would_run(out)
-    # Off again: the network goes away.
+    out = install(src, "--root", str(root)).stdout          # again: nothing to do
+    assert "nothing to do" in out and ["systemctl", "daemon-reload"] not in would_run(out)
     cfg = root / "etc/emotion-edge/config.toml"
     cfg.write_text(cfg.read_text().replace("enabled = true\nhost", "enabled = false\nhost", 1))
     out = install(src, "--root", str(root)).stdout
-    assert not dropin.exists() and "removed" in out
+    assert not (root / DROPIN).exists() and "removed" in out
     assert ["systemctl", "daemon-reload"] in would_run(out)
 
 
-def test_mqtt_host_name_allows_its_addresses_and_dns(src, root):
+def test_mqtt_and_the_web_page_share_one_drop_in(src, root):
     install(src, "--root", str(root))
-    (root / "etc/resolv.conf").write_text("nameserver 192.168.1.1\n")
-    turn_on(root, "localhost")
+    cfg = root / "etc/emotion-edge/config.toml"
+    cfg.write_text(cfg.read_text().replace("[web]\n", "[web]\nenabled = true\n", 1))
+    set_mqtt(root, 'enabled = true\nhost = "10.1.2.3"\n')
     install(src, "--root", str(root))
-    allowed = [line.split("=", 1)[1] for line in
-               (root / f"etc/systemd/system/{APP}.service.d/mqtt.conf").read_text().splitlines()
-               if line.startswith("IPAddressAllow=")]
-    assert "127.0.0.1" in allowed and "192.168.1.1" in allowed
+    assert allowed(root) == ["localhost", "10.1.2.3"]
 
 
-def test_unresolvable_broker_and_broken_config_are_one_line(src, root):
+def test_mqtt_host_name_allows_what_it_resolves_to_and_dns(src, root):
     install(src, "--root", str(root))
-    turn_on(root, "no-such-broker.invalid")
+    set_mqtt(root, 'enabled = true\nhost = "localhost"\n')
+    install(src, "--root", str(root))
+    dns = re.findall(r"^nameserver\s+(\S+)", open("/etc/resolv.conf").read(), re.M)
+    got = allowed(root)
+    assert "127.0.0.1" in got and all(d in got for d in dns)
+
+
+def test_an_unresolvable_broker_stops_the_install_with_its_reason(src, root):
+    install(src, "--root", str(root))
+    set_mqtt(root, 'enabled = true\nhost = "no-such-broker.invalid"\n')
     proc = install(src, "--root", str(root), expect=1)
-    assert proc.stderr.strip().splitlines() == [
-        "install.sh: [mqtt] host no-such-broker.invalid: cannot resolve it here; use the "
-        "broker's IP address or fix DNS, then run install.sh again"]
-    (root / "etc/emotion-edge/config.toml").write_text("[mqtt\n")
-    proc = install(src, "--root", str(root), expect=1)
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert "cannot read" in proc.stderr and "config.toml" in proc.stderr
+    assert "[mqtt] host no-such-broker.invalid: cannot resolve it here; use the broker's IP " \
+           "address or fix DNS" in proc.stderr
+    assert not (root / DROPIN).exists()

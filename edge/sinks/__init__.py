@@ -1,4 +1,5 @@
-"""Output stages behind one interface (``Sink``): the event log, LEDs, the console.
+"""Output stages behind one interface (``Sink``): the event log, LEDs, the console, the
+web page.
 
 Each sink has a config dataclass named after its TOML section (``SECTIONS``); ``make_sink``
 builds one. The GPIO sink is imported lazily so that importing this package never touches
@@ -18,6 +19,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "log": ("jsonlog", "JsonLogConfig", "JsonLogSink"),
     "gpio": ("gpio", "GpioConfig", "GpioSink"),
     "console": ("console", "ConsoleConfig", "ConsoleSink"),
+    "web": ("web", "WebConfig", "WebSink"),
     "mqtt": ("mqtt", "MqttConfig", "MqttSink"),
 }
 

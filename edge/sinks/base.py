@@ -22,6 +22,10 @@ class Pipeline(Protocol):
     def labels(self) -> tuple[str, ...]: ...
 
     @property
+    def cfg(self) -> Any:
+        """The whole validated configuration (``edge.config.Config``); read it, never change it."""
+
+    @property
     def model_path(self) -> Path: ...
 
     def model_info(self) -> dict[str, Any]:
