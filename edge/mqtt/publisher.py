@@ -132,7 +132,7 @@ class Publisher:
         sock = self.client.socket()
         if sock is None:
             if self.connected or self._connecting_since is not None:
-                self._lost("the connection closed")
+                self._lost("the socket closed")
             if now >= self._next_attempt:
                 self._connect()
                 sock = self.client.socket()
@@ -306,13 +306,15 @@ class Publisher:
     def _lost(self, why: str) -> None:
         was_connected = self.connected
         self.connected = False
+        if not was_connected:        # closed before the CONNACK: a failed attempt, backed off
+            self._fail(f"the broker closed the connection before accepting it ({why})")
+            return
         self._connecting_since = None
-        if was_connected:
-            self.disconnects += 1
-            log.warning("mqtt: lost the connection to %s:%d (%s); spooling and reconnecting",
-                        self.broker.host, self.broker.port, why)
-            self._logged_error = None
-            self._schedule(1.0)
+        self.disconnects += 1
+        log.warning("mqtt: lost the connection to %s:%d (%s); spooling and reconnecting",
+                    self.broker.host, self.broker.port, why)
+        self._logged_error = None
+        self._schedule(1.0)
 
     def _fail(self, why: str) -> None:
         self.connected = False
