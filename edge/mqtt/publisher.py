@@ -223,6 +223,9 @@ class Publisher:
         if left:
             log.info("mqtt: %d message(s) stay in the spool %s for the next start", left,
                      self.spool.folder)
+        log.info("mqtt: %d message(s) acknowledged, %d failed connection attempt(s), %d lost "
+                 "connection(s), %d dropped (spool bound or full queue)", self.published,
+                 self.connect_failures, self.disconnects, self.spool.dropped + self.queue_dropped)
         self._drop_socket()
 
     def _unsent(self) -> bool:

@@ -60,7 +60,11 @@ class Spool:
         except OSError as exc:
             raise SpoolError(f"mqtt spool {self.folder}: cannot create it "
                              f"({exc.strerror or exc})") from None
-        self._load()
+        try:
+            self._load()
+        except OSError as exc:
+            raise SpoolError(f"mqtt spool {self.folder}: cannot read it "
+                             f"({exc.strerror or exc})") from None
 
     # --- what the publisher uses -----------------------------------------------------------
     def next_seq(self, stream: str) -> int:
