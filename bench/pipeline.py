@@ -135,9 +135,9 @@ def child_web(video: str, viewers: int, seconds: float) -> dict:
         else:
             while not clock.ticks:
                 time.sleep(0.01)
-        start = len(clock.ticks)
+        start, cpu = len(clock.ticks), time.process_time()
         time.sleep(seconds)
-        end = len(clock.ticks)
+        end, cpu = len(clock.ticks), time.process_time() - cpu
         ticks = clock.ticks[start:end]
         monitor.stop("bench")
         thread.join()
@@ -145,6 +145,7 @@ def child_web(video: str, viewers: int, seconds: float) -> dict:
     fps = (len(ticks) - 1) / (ticks[-1] - ticks[0])
     delays = [g["delay_ms_median"] for g in got if g["delay_ms_median"] is not None]
     return {"fps": fps, "rss_mb": peak_rss_mb(), "frames": len(ticks),
+            "cpu_ms": cpu / max(1, end - start) * 1000,
             "viewer_fps": float(np.median([g["fps"] for g in got])) if got else None,
             "delay_ms": float(np.median(delays)) if delays else None,
             "delay_ms_max": max((g["delay_ms_max"] for g in got), default=None)}
@@ -168,24 +169,28 @@ def web_rows(seconds: float, repeats: int) -> int:
                   res["delay_ms"] and f"delay {res['delay_ms']:.0f} ms", flush=True)
     med = lambda name, key: float(np.median([x[key] for x in runs[name]]))  # noqa: E731
     base_fps, base_rss = med("page off", "fps"), med("page off", "rss_mb")
+    base_cpu = med("page off", "cpu_ms")
     lines = ["# Web page benchmark", "",
              f"`.venv/bin/python bench/pipeline.py --web --web-seconds {seconds:g} --repeats "
              f"{repeats}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}. The "
              "default pipeline (blazeface-full, detect 1/3) on the bundled clip (640x360) as fast "
              "as it runs, in its own process per row; each viewer is a separate process reading "
              "the page's event stream and its MJPEG picture (capped at [web] max_fps = 10). fps is "
-             "the frame loop's over the seconds all viewers were connected; delay is a picture's "
+             "the frame loop's over the seconds all viewers were connected, and CPU ms/frame the "
+             "monitor process's CPU time (every thread: capture, loop, JPEG, HTTP) over those "
+             "frames, which depends less on what else the machine runs; delay is a picture's "
              "receipt time minus the moment the frame loop handed the frame over (encoding and "
              f"transfer included). Medians of {repeats} interleaved runs; cost is against 'page "
              "off' in the same run.", "",
-             "| configuration | frame loop fps | fps cost | peak RSS MB | extra RSS MB | "
-             "pictures/s per viewer | delay ms (median) | delay ms (worst) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| configuration | frame loop fps | fps cost | CPU ms/frame | CPU cost | peak RSS MB | "
+             "extra RSS MB | pictures/s per viewer | delay ms (median) | delay ms (worst) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, _ in configs:
-        fps, rss = med(name, "fps"), med(name, "rss_mb")
+        fps, rss, cpu = med(name, "fps"), med(name, "rss_mb"), med(name, "cpu_ms")
         has = runs[name][0]["delay_ms"] is not None
         worst = max(x["delay_ms_max"] for x in runs[name]) if has else None
-        lines.append(f"| {name} | {fps:.1f} | {100 * (1 - fps / base_fps):+.1f}% | {rss:.0f} | "
+        lines.append(f"| {name} | {fps:.1f} | {100 * (1 - fps / base_fps):+.1f}% | {cpu:.2f} | "
+                     f"{100 * (cpu / base_cpu - 1):+.1f}% | {rss:.0f} | "
                      f"{rss - base_rss:+.0f} | "
                      + (f"{med(name, 'viewer_fps'):.1f} | {med(name, 'delay_ms'):.0f} | "
                         f"{worst:.0f} |" if has else "- | - | - |"))

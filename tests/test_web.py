@@ -66,6 +66,7 @@ def test_live_view_agrees_with_the_log_and_the_chart_with_the_summaries(tmp_path
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(url)
         wait_js(page, "document.getElementById('video').naturalWidth > 0", 15)
         samples, pictures = [], []
@@ -225,7 +226,10 @@ def test_privacy_mode_sends_no_image_bytes(tmp_path, videos, browser):
         page.close()
         encoded = monitor.sinks[-1].hub.encoder.encoded if hasattr(monitor.sinks[-1], "hub") else None
     assert err.value.code == 404
-    assert not [r for r in responses if r[2].startswith("image/") or "video.mjpg" in r[0]], responses
+    # No picture but the page's own icon: nothing from the camera.
+    camera = [r for r in responses if "/static/" not in r[0] and
+              (r[2].startswith(("image/", "multipart/")) or "video.mjpg" in r[0])]
+    assert not camera, responses
     assert '"type":"frame"' in chunk and "base64" not in chunk and "jpeg" not in chunk.lower()
     assert encoded == 0                                   # not one JPEG was even made
 

@@ -42,7 +42,8 @@ HEALTH_EVERY_S = 1.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
-OPEN_PATHS = {"/login", "/static/style.css", "/static/login.js"}
+OPEN_PATHS = {"/login", "/static/style.css", "/static/login.js", "/static/icon.svg",
+              "/favicon.ico"}
 
 
 class WebApp:
@@ -63,6 +64,9 @@ class WebApp:
     # --- the page and its streams -----------------------------------------------------------
     async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
+
+    async def favicon(self, request: Request) -> Response:
+        return RedirectResponse("/static/icon.svg", 301)
 
     def hello(self) -> dict[str, Any]:
         return {"type": "hello", "labels": list(self.pipeline.labels), "colours": self.colours,
@@ -222,7 +226,8 @@ class WebApp:
         return RedirectResponse("/login", 303)
 
     def routes(self) -> list:
-        return [Route("/", self.index), Route("/api/stream", self.stream),
+        return [Route("/", self.index), Route("/favicon.ico", self.favicon),
+                Route("/api/stream", self.stream),
                 Route("/video.mjpg", self.video), Route("/api/state", self.state),
                 Route("/api/days", self.days), Route("/api/history", self.history),
                 Route("/api/photo", self.photo, methods=["POST"]),

@@ -53,6 +53,8 @@ class LiveHub:
 
     def events(self, events: Sequence[Event]) -> None:
         for e in events:
+            if e.kind != "summary" and not self._subs:
+                continue                  # nobody to tell; only summaries are kept
             rec = e.to_record()
             if e.kind == "summary":
                 self.summaries.append(rec)

@@ -119,7 +119,7 @@ function onHealth(h) {
   const pill = $("source");
   const state = src.live ? (src.state || "live") : (src.state === "live" || !src.state ? "playing" : src.state);
   pill.textContent = `${src.live ? "camera" : "video file"}: ${src.name} · ${state}`;
-  pill.className = "pill" + (state !== "live" ? " down" : "") + (/sample|demo/i.test(src.name || "") ? " demo" : "");
+  pill.className = "pill" + (state === "down" || state === "reconnecting" ? " down" : "") + (/sample|demo/i.test(src.name || "") ? " demo" : "");
   $("fps").textContent = `${h.fps} fps`;
   const rows = [
     ["source", `${src.name} (${src.live ? "live" : "file"})`],
