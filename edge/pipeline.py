@@ -4,6 +4,10 @@ One ``Monitor`` owns the stages and runs them in order on each frame. Stages can
 in (tests put a flaky source in front of a real video); otherwise they are built from the
 configuration. Stopping (SIGTERM, SIGINT, ``max_frames``, end of a file) always flushes the
 log and ends every track with a ``face_left`` and a last summary.
+
+The source's state is data: an outage is a ``source_down`` / ``source_up`` pair in the log;
+while it lasts, summaries keep their interval (no face-time, ``no_video_s``) and tracks end
+once the source has been gone longer than the tracker's own limit (``max_missed`` frames).
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from .events import Event, FrameResult, TrackedFace
 from .sinks import SECTIONS as SINK_SECTIONS, make_sink
 from .sinks.faces import FaceCropSink
 from .sinks.base import Sink
-from .sources import CaptureThread, FrameSource, ResilientSource, create_source
+from .sources import NO_FRAME, CaptureThread, FrameSource, ResilientSource, create_source
 from .summary import Summary
 from .tracker import Tracker
 
@@ -77,7 +81,12 @@ class Monitor:
         # Model and detector first: a bad model must fail before a camera is opened.
         self.classifier = classifier or FaceClassifier(cfg.classifier)
         self.detector = detector or create_detector(cfg.detector)
-        self.source = ResilientSource(source or create_source(cfg.source))
+        self._micro_model = None
+        if cfg.micro.enabled:
+            from .micro.model import FlowModel
+            self._micro_model = FlowModel(cfg.micro.model_path(), threads=cfg.micro.threads)
+        # Never the sample clip here: only the CLI may choose it, for a person at a terminal.
+        self.source = ResilientSource(source or create_source(cfg.source, demo=False))
         self.capture: CaptureThread | None = None   # started by run() when read_ahead > 0
         self.labels = self.classifier.labels
         self.tracker = Tracker(cfg.tracker, self.labels)
@@ -91,6 +100,8 @@ class Monitor:
         self._last_time: float | None = None
         self._next_classifier: FaceClassifier | None = None  # set by switch_model()
         self._fps = RateMeter()
+        self._ready = False                  # READY=1 sent
+        self.capture_stuck = False           # the capture thread would not stop
 
     # --- control (safe to call from signal handlers) -------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -140,26 +151,27 @@ class Monitor:
     def run(self) -> RunStats:
         st = self.stats
         st.started = time.monotonic()
-        self.source.open()
+        self.source.open()        # a misconfigured source fails here; one not up yet waits
         src = self.source.source
         frames = self.source
-        if self.cfg.source.read_ahead:
-            frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
-            self.capture.start()
-        if self.cfg.micro.enabled:
-            from .micro import MicroStage
-            self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps)
-        for s in self.sinks:
-            s.start(self)
-        self._emit([Event("started", time.time(), extra={
-            "version": __version__, "source": src.name, "detector": self.detector.name,
-            "model": self.classifier.model.path.name, "labels": list(self.labels)})])
-
         detect_every = self.cfg.tracker.detect_every
         max_frames = self.cfg.monitor.max_frames
         gray: np.ndarray | None = None
         clock = time.perf_counter
-        try:
+        try:   # from here on every exit goes through _shutdown (threads stopped, log flushed)
+            if self.cfg.source.read_ahead:
+                frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
+                self.capture.start()
+            if self._micro_model is not None:
+                from .micro import MicroStage
+                self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps,
+                                        model=self._micro_model)
+            for s in self.sinks:
+                s.start(self)
+            self._emit([Event("started", time.time(), extra={
+                "version": __version__, "source": self.source.name,
+                "detector": self.detector.name, "model": self.classifier.model.path.name,
+                "labels": list(self.labels)})])
             while not self.stopping:
                 t0 = clock()
                 if self._next_classifier is not None:
@@ -168,6 +180,9 @@ class Monitor:
                 if frame is None:
                     self.stop("end of stream" if not self.stopping else self._stop_reason)
                     break
+                if frame is NO_FRAME:
+                    self._while_down()
+                    continue
                 t1 = clock()
                 image, now = frame.image, frame.time
                 self._last_time = now
@@ -176,7 +191,7 @@ class Monitor:
                     if gray is None or gray.shape != image.shape[:2]:
                         gray = np.empty(image.shape[:2], np.uint8)
                     cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
-                events: list[Event] = []
+                events: list[Event] = self._source_events() if self.source.has_events else []
                 if detecting:
                     boxes = [d.box for d in self.detector.detect(image)]
                     t2 = clock()
@@ -216,7 +231,9 @@ class Monitor:
                 self._fps.tick(t6)
                 if st.first_result_s is None:
                     st.first_result_s = time.monotonic() - st.started
-                    self.notifier.ready()
+                    if not self._ready:
+                        self._ready = True
+                        self.notifier.ready()
                 self.notifier.watchdog()
                 if self.profile:
                     for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t4 - t3, (t3 - t2) + (t5 - t4),
@@ -230,6 +247,49 @@ class Monitor:
         finally:
             self._shutdown()
         return st
+
+    # --- the source's state ------------------------------------------------------------------
+    def _outage_limit_s(self) -> float:
+        """How long the source may be gone before its tracks end: the tracker's own limit."""
+        fps = self.source.source.fps or self.cfg.source.fps
+        return self.cfg.tracker.max_missed / fps
+
+    def _source_events(self) -> list[Event]:
+        """source_down / source_up, with what an outage means for the tracks and the
+        summary: the gap is no-video time, and tracks do not outlive a long one."""
+        events = self.source.take_events()
+        for e in events:
+            if e.kind == "source_up":
+                self.summary.idle(e.time)
+                if e.extra["gap_s"] > self._outage_limit_s():
+                    events += self._end_tracks(e.time)
+        return events
+
+    def _end_tracks(self, now: float) -> list[Event]:
+        left = self.tracker.close(now)
+        if self.micro is not None:
+            for e in left:
+                self.micro.forget(e.track_id)
+        return left
+
+    def _while_down(self) -> None:
+        """No frame: the source is down. Time still passes for summaries and tracks."""
+        now = time.time()
+        events = self._source_events()
+        down_since = self.source.down_since
+        if self.tracker.tracks and down_since is not None \
+                and now - down_since > self._outage_limit_s():
+            events += self._end_tracks(now)
+        summary = self.summary.idle(now)
+        if summary is not None:
+            events.append(summary)
+        if events:
+            self._emit(events)
+        if not self._ready:
+            # Up and waiting is a started service: systemd must not time the start out.
+            self._ready = True
+            self.notifier.ready()
+        self.notifier.status(f"source {self.source.state}: {self.source.reason}")
 
     def _emit(self, events: list[Event]) -> None:
         self.stats.events += len(events)
@@ -245,12 +305,16 @@ class Monitor:
             except TimeoutError as exc:   # never close a device another thread is inside
                 log.error("%s", exc)
                 release_source = False
+                self.capture_stuck = True
         st = self.stats
         st.elapsed_s = time.monotonic() - st.started
         # A video file's events follow its own timeline; end them on it too.
         live = self.source.source.live or self._last_time is None
         now = time.time() if live else self._last_time
-        events = self.tracker.close(now)
+        events = self._source_events()
+        if self.source.state != "live":
+            self.summary.idle(now)
+        events += self.tracker.close(now)
         last = self.summary.flush(now)
         if last is not None:
             events.append(last)
