@@ -64,8 +64,11 @@ def loso_section(seeds, int8_seeds, cache: Path) -> tuple[str, dict]:
         md.append("Linear view: a balanced logistic regression on block-averaged pixels "
                   "averaged with the CNN; block size and C chosen by grouped 5-fold CV on "
                   "each fold's training subjects only (convert/micro/linear_view.py).")
-    if cfg.nested:
-        md.append("Nested choice (convert/micro/nested.py): per fold, the epoch snapshot "
+    if cfg.linear:
+        md.append(("The recipe's result is the nested choice. " if cfg.nested else
+                   "The recipe's result is the last epoch and a plain mean; the nested row "
+                   "is the alternative measured in the same run. ") +
+                  "Nested choice (convert/micro/nested.py): per fold, the epoch snapshot "
                   "(of 20/30/40/50) and the CNN's weight in the average (0..1 by 0.25) by "
                   "2-fold grouped CV over that fold's training subjects only; chosen "
                   f"(epoch, weight) counts over seeds and folds: "

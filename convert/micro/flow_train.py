@@ -44,9 +44,10 @@ class FlowTrainConfig:
                "by grouped CV on the training subjects (convert.micro.linear_view)"})
     tta: bool = field(default=False, metadata={
         "doc": "LOSO predictions average each clip and its mirror (u sign-flipped)"})
-    nested: bool = field(default=True, metadata={
-        "doc": "choose the epoch snapshot and the CNN's weight against the linear view by "
-               "2-fold grouped CV on the training subjects (convert.micro.nested)"})
+    nested: bool = field(default=False, metadata={
+        "doc": "the recipe's result is the nested choice of epoch snapshot and CNN weight "
+               "(2-fold grouped CV on the training subjects, convert.micro.nested) instead of "
+               "the last epoch and a plain mean; LOSO reports both either way"})
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -65,8 +66,9 @@ class FlowTrainConfig:
             raise ValueError(f"label_smoothing: {self.label_smoothing} is outside 0..1")
 
     def key(self) -> str:
-        """A stable description of this recipe (names the result cache)."""
-        return "-".join(f"{k}={v}" for k, v in asdict(self).items())
+        """A stable description of this recipe (names the result cache). ``nested`` is left
+        out: it only changes which of the cached predictions is the result."""
+        return "-".join(f"{k}={v}" for k, v in asdict(self).items() if k != "nested")
 
 
 def class_weights(y: np.ndarray, mode: str, k: int = len(flowset.CLASSES)) -> np.ndarray:

@@ -41,12 +41,14 @@ def _cache_dir(cache: Path | None, cfg: FlowTrainConfig) -> Path | None:
 
 @dataclass
 class FlowLoso:
-    """One ``run_flow_net``: ``runs`` by role (``final`` is the recipe's result; ``fixed``:
-    last epoch, plain mean, issue #5's recipe; ``cnn``: the CNN alone; ``peek``/``peek_cnn``:
-    the test-subject best-epoch protocol, never a result; ``int8``), and per seed and fold
-    the (epoch, CNN weight) chosen on the training subjects."""
+    """One ``run_flow_net``: ``runs`` by role (``final`` is the recipe's result, the same
+    predictions as ``fixed`` or ``nested``; ``fixed``: last epoch, plain mean; ``nested``:
+    epoch and CNN weight chosen on the training subjects; ``cnn``: the CNN alone;
+    ``peek``/``peek_cnn``: the test-subject best-epoch protocol, never a result; ``int8``:
+    the recipe's fold models in LiteRT), and per seed and fold the nested (epoch, weight)."""
     runs: dict[str, LosoRun]
     choices: list[list[tuple[int, float]]]
+    nested: bool = False                       # the recipe's result is the nested choice
 
 
 def _linear_views(fs: flowset.FlowSet, folds: list, cache: Path | None, log: Log) -> list:
@@ -111,44 +113,54 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
     that fold's training clips only) and run in LiteRT."""
     cdir = _cache_dir(cache, cfg)
     t0 = time.time()
-    plan = nested.loso_plan(fs.subject, fs.dataset, cfg.nested)
+    # The inner models are always trained (it doubles the cost), so the nested choice is
+    # reported beside the fixed recipe whichever one the recipe uses.
+    plan = nested.loso_plan(fs.subject, fs.dataset, True)
     views = _linear_views(fs, plan.folds, cache, log) if cfg.linear else None
     lin = np.zeros((len(fs), len(flowset.CLASSES)))
     for k, (_, _, test) in enumerate(plan.folds):
         if views:
             lin[test] = views[k].predict(fs.x[test])
-    roles = ("final", "fixed", "cnn", "peek", "peek_cnn", "int8")
+    roles = ("final", "nested", "fixed", "cnn", "peek", "peek_cnn", "int8")
     probs: dict[str, list[np.ndarray]] = {r: [] for r in roles}
     choices = []
     for seed in seeds:
         f = None if cdir is None else cdir / f"seed{seed}.npz"
-        f8 = None if cdir is None else cdir / f"seed{seed}-int8.npy"
+        f8 = None if cdir is None else \
+            cdir / f"seed{seed}-int8-{'nested' if cfg.nested else 'fixed'}.npy"
         want8 = seed in int8_seeds
         net, states = None, {}
-        if f is not None and f.exists() and (not want8 or f8.exists()):
-            d = np.load(f)
+        d = np.load(f) if f is not None and f.exists() else None
+        if d is not None and (not want8 or f8.exists() or "state_cands" in d):
             per_epoch = d["per_epoch"]
             at = {int(e): d[f"at{int(e)}"] for e in d["cands"]}
+            if want8 and not f8.exists():           # int8 from the cached weights
+                net = StackedFlowNets(len(plan.train), cfg, seed)
+                states = {int(e): [d[f"s{int(e)}_{i}"] for i in range(len(net.params))]
+                          for e in d["state_cands"]}
             log(f"seed {seed}: cached in {f.parent}")
         else:
-            per_epoch, at, net, states = _train_seed(fs, cfg, plan, seed, want8, log)
+            per_epoch, at, net, states = _train_seed(fs, cfg, plan, seed, True, log)
             if f is not None:
-                np.savez(f, per_epoch=per_epoch, cands=sorted(at),
-                         **{f"at{e}": p for e, p in at.items()})
-        chosen = nested.inner_choices(fs.x, fs.y, plan, at, views)
-        choices.append(chosen)
-        final, cnn = np.zeros_like(lin), per_epoch[-1]
+                np.savez(f, per_epoch=per_epoch, cands=sorted(at), state_cands=sorted(states),
+                         **{f"at{e}": p for e, p in at.items()},
+                         **{f"s{e}_{i}": v for e, st in states.items() for i, v in enumerate(st)})
+        inner = nested.inner_choices(fs.x, fs.y, plan, at, views)
+        choices.append(inner)
+        mix = nested.DEFAULT_WEIGHT if views else 1.0
+        chosen = inner if cfg.nested else [(max(at), mix)] * len(plan.folds)
+        picked, cnn = np.zeros_like(lin), per_epoch[-1]
         for k, (_, _, test) in enumerate(plan.folds):
-            e, w = chosen[k]
-            final[test] = w * at[e][test, k] + (1 - w) * lin[test]
-        mix = 0.5 if views else 1.0
-        probs["final"].append(final)
+            e, w = inner[k]
+            picked[test] = w * at[e][test, k] + (1 - w) * lin[test]
+        probs["nested"].append(picked)
         probs["fixed"].append(mix * cnn + (1 - mix) * lin)
+        probs["final"].append(probs["nested" if cfg.nested else "fixed"][-1])
         probs["cnn"].append(cnn)
         probs["peek"].append(nested.best_epoch_per_subject(
             mix * per_epoch + (1 - mix) * lin[None], fs.y, fs.subject)[0])
         probs["peek_cnn"].append(nested.best_epoch_per_subject(per_epoch, fs.y, fs.subject)[0])
-        if want8 and f8 is not None and f8.exists() and net is None:
+        if want8 and f8 is not None and f8.exists():
             probs["int8"].append(np.load(f8))
         elif want8:
             t = time.time()
@@ -163,16 +175,17 @@ def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ..
             if f8 is not None:
                 np.save(f8, p8)
     name = "micro_flow_net" + (" + linear view" if cfg.linear else "")
-    how = "nested choice" if cfg.nested else "fixed"
+    how = "nested choice" if cfg.nested else "last epoch, plain mean"
     names = {"final": f"{name}, {how}, float",
-             "fixed": f"{name}, last epoch, plain mean (issue #5 recipe), float",
+             "nested": f"{name}, epoch and CNN weight chosen on training subjects, float",
+             "fixed": f"{name}, last epoch, plain mean, float",
              "cnn": "micro_flow_net alone, last epoch, float",
              "peek": f"{name}, BEST EPOCH CHOSEN ON THE TEST SUBJECT (inflated protocol)",
              "peek_cnn": "micro_flow_net alone, BEST EPOCH CHOSEN ON THE TEST SUBJECT "
                          "(inflated protocol)",
              "int8": f"{name}, {how}, int8 (per-fold TFLite)"}
     runs = {r: LosoRun(names[r], p, time.time() - t0, [cfg.key()]) for r, p in probs.items() if p}
-    return FlowLoso(runs, choices)
+    return FlowLoso(runs, choices, cfg.nested)
 
 
 def int8_predict(model, x_train: np.ndarray, x_test: np.ndarray, calib: int, seed: int,
@@ -265,8 +278,8 @@ PUBLISHED = (("STSTNet (Liong et al. 2019), MATLAB release", 0.7353, 0.7605, FIX
              ("HTNet (Wang et al. 2024), main_HTNet.py", 0.8603, 0.8475, PEEKED))
 
 # Protocol of each role of ``FlowLoso.runs`` (and the floor), for the table's column.
-PROTOCOL = {"final": "nested: chosen on training subjects, tested once", "fixed": FIXED,
-            "cnn": FIXED, "int8": "nested, tested once", "floor": "fixed settings, tested once",
+PROTOCOL = {"nested": "chosen on training subjects (nested), tested once", "fixed": FIXED,
+            "cnn": FIXED, "floor": "fixed settings, tested once",
             "peek": PEEKED + " (inflated, not a result)",
             "peek_cnn": PEEKED + " (inflated, not a result)"}
 
@@ -321,7 +334,8 @@ def report(fs: flowset.FlowSet, res: FlowLoso, floor: LosoRun, seeds: tuple[int,
     rows, the comparison rows, the inflated protocol, the published rows."""
     runs = res.runs
     fl, final = summarize(fs, floor), summarize(fs, runs["final"])
-    rows = [(fl, PROTOCOL["floor"]), (final, PROTOCOL["final"])]
+    role = "nested" if res.nested else "fixed"
+    rows = [(fl, PROTOCOL["floor"]), (final, PROTOCOL[role])]
     q = qf = None
     if "int8" in runs:
         s8 = [s for s in int8_seeds if s in seeds]
@@ -329,9 +343,10 @@ def report(fs: flowset.FlowSet, res: FlowLoso, floor: LosoRun, seeds: tuple[int,
                                    f"(int8 reference)",
                                    [runs["final"].probs[seeds.index(s)] for s in s8]))
         q = summarize(fs, runs["int8"])
-        rows += [(qf, PROTOCOL["final"]), (q, PROTOCOL["int8"])]
-    extra = {r: summarize(fs, runs[r]) for r in ("fixed", "cnn", "peek", "peek_cnn")
-             if r in runs and runs[r].probs is not runs["final"].probs}
+        rows += [(qf, PROTOCOL[role]), (q, PROTOCOL[role])]
+    same = {role}
+    extra = {r: summarize(fs, runs[r]) for r in ("nested", "fixed", "cnn", "peek", "peek_cnn")
+             if r in runs and r not in same}
     rows += [(sm, PROTOCOL[r]) for r, sm in extra.items()]
     figs = figures(fl, final, q, seeds, qf, extra)
     picks = [c for per_seed in res.choices for c in per_seed]
