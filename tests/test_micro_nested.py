@@ -84,3 +84,22 @@ def test_weighted_model_and_snapshot_match_the_stack(fs):
         want = w * probs[1][:, 1] + (1 - w) * lin
         assert np.allclose(model.predict(x, verbose=0), want, atol=1e-5)
     assert not np.allclose(probs[1], probs[2])
+
+
+def test_train_final_chooses_like_a_fold(fs):
+    """The shipped model's epoch and weight come from the same 2-fold choice, over all the
+    subjects it trains on; the fixed recipe is the last epoch and a plain mean."""
+    from convert.micro.flow_train import FlowTrainConfig, train_final
+
+    m = np.isin(fs.subject, [s for d in flowset.DATASETS
+                             for s in sorted(set(fs.subject[fs.dataset == d]))[:4]])
+    x, y, subj, ds = fs.x[m], fs.y[m], fs.subject[m], fs.dataset[m]
+    for is_nested in (True, False):
+        cfg = FlowTrainConfig(epochs=5, nested=is_nested)
+        models, choices = train_final(x, y, cfg, (0,), groups=subj, dataset=ds)
+        e, w = choices[0]
+        assert e in nested.candidate_epochs(5) and w in nested.CNN_WEIGHTS
+        if not is_nested:
+            assert (e, w) == (5, 0.5)
+        p = models[0].predict(flowset.to_input(x[:8]), verbose=0)
+        assert np.allclose(p.sum(1), 1, atol=1e-5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,15 +345,11 @@ def report(fs: flowset.FlowSet, res: FlowLoso, floor: LosoRun, seeds: tuple[int,
                                    [runs["final"].probs[seeds.index(s)] for s in s8]))
         q = summarize(fs, runs["int8"])
         rows += [(qf, PROTOCOL[role]), (q, PROTOCOL[role])]
-    same = {role}
     extra = {r: summarize(fs, runs[r]) for r in ("nested", "fixed", "cnn", "peek", "peek_cnn")
-             if r in runs and r not in same}
+             if r in runs and r != role}
     rows += [(sm, PROTOCOL[r]) for r, sm in extra.items()]
     figs = figures(fl, final, q, seeds, qf, extra)
-    picks = [c for per_seed in res.choices for c in per_seed]
+    picks = Counter(f"epoch {e}, cnn weight {w}" for per_seed in res.choices for e, w in per_seed)
     if picks:
-        counts: dict[str, int] = {}
-        for e, w in picks:
-            counts[f"epoch {e}, cnn weight {w}"] = counts.get(f"epoch {e}, cnn weight {w}", 0) + 1
-        figs["nested_choices"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        figs["nested_choices"] = dict(picks.most_common())
     return table(rows), figs
