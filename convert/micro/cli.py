@@ -112,8 +112,10 @@ def _train(args) -> int:
     extra = {"keras_file": keras_path.name, "recipe": cfg.key(), "seeds": list(_seeds(args.seeds)),
              "trained_on": f"all {len(fs)} clips of {len(set(fs.subject))} subjects"}
     if not args.from_keras:
-        extra["chosen"] = [{"epoch": e, "cnn_weight": w} for e, w in choices]
-        print(f"chosen on the training subjects (epoch, CNN weight): {choices}")
+        how = ("chosen by 2-fold grouped CV over the subjects (nested)" if cfg.nested else
+               "the fixed recipe: last epoch, plain mean")
+        extra["epoch_and_cnn_weight"] = {"how": how, "per_seed": [[e, w] for e, w in choices]}
+        print(f"epoch, CNN weight ({how}): {choices}")
     if args.loso:
         extra["loso"] = json.loads(args.loso.read_text())
     check = quantize_flow(model, args.output, fs, extra=extra)
