@@ -12,6 +12,10 @@ APP=emotion-edge
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONSTRAINTS="$SRC/systemd/pi-constraints.txt"
 SHIPPED_MODELS=(emotion_int8.tflite emotion_int8.json)
+# Debian packages the tests drive for real (--local --dev): the linter, the browser for
+# the web page's tests, the MQTT broker and its clients, openssl for test certificates.
+DEV_DEBS=(shellcheck chromium mosquitto mosquitto-clients openssl)
+DEV_COMMANDS=(shellcheck chromium mosquitto mosquitto_sub openssl)
 
 usage() {
 	cat <<'EOF'
@@ -31,8 +35,13 @@ Installs the edge emotion monitor.
                   (TensorFlow, matplotlib, pytest).
   --no-start      Enable the service at boot but do not start or check it now
                   (e.g. the camera is not plugged in yet).
-  --uninstall     Stop and remove the service, the venv and the models. Keeps your
-                  config (/etc/emotion-edge) and event logs (/var/log/emotion-edge).
+  --kiosk         Also show the monitor's web page full-screen on the Pi's screen:
+                  turns on [web] in the config, installs Chromium if missing, and starts
+                  it in kiosk mode in the desktop session of the user running sudo
+                  (Raspberry Pi OS Bookworm desktop, labwc or wayfire), at every login.
+  --uninstall     Stop and remove the service, the venv, the models and the kiosk's
+                  autostart entry. Keeps your config (/etc/emotion-edge) and event
+                  logs (/var/log/emotion-edge).
                   With --local: removes ./.venv.
   --purge         With --uninstall: also remove config, logs, state and the user.
   --root DIR      Install under DIR instead of / (tests, image building): files are
@@ -148,6 +157,8 @@ set_system_paths() {
 	MODELS="$OPT/models"
 	ETC="$ROOT/etc/$APP"
 	UNIT="$ROOT/etc/systemd/system/$APP.service"
+	DROPIN="$ROOT/etc/systemd/system/$APP.service.d/50-network.conf"
+	AUTOSTART_NAME="$APP-kiosk.desktop"
 	LINK="$ROOT/usr/local/bin/$APP"
 	SYSTEM_PYTHON=/usr/bin/python3
 	# Real-system state (users, services) is only queried without --root.
@@ -342,6 +353,117 @@ step_config() {
 	step "config" "wrote $ETC/config.toml (all defaults; edit it to change settings)"
 }
 
+# The unit has no network (PrivateNetwork=yes); outputs that need some ([web]) get a
+# drop-in that opens just that, computed from the config by systemd/network_dropin.py.
+step_network() {
+	local want tmp
+	want=$("$SYSTEM_PYTHON" "$SRC/systemd/network_dropin.py" "$ETC/config.toml") ||
+		die "could not read $ETC/config.toml to decide the service's network access (see above)"
+	if [[ -z $want ]]; then
+		if [[ -f $DROPIN ]]; then
+			rm -f "$DROPIN"
+			step "network" "no output needs the network: removed $DROPIN"
+			UNIT_CHANGED=1
+		else
+			step "network" "nothing to do (no output needs the network: PrivateNetwork=yes)"
+		fi
+		return
+	fi
+	tmp=$(mktemp)
+	printf '%s\n' "$want" >"$tmp"
+	install -d -m 0755 "$(dirname "$DROPIN")"
+	if copy_if_changed "$tmp" "$DROPIN" 0644; then
+		step "network" "installed $DROPIN ($(grep -c '^IPAddressAllow=' "$tmp") allow rule(s))"
+		UNIT_CHANGED=1
+	else
+		step "network" "nothing to do ($DROPIN is current)"
+	fi
+	rm -f "$tmp"
+}
+
+# config_get SECTION KEY DEFAULT: one value of the installed config.
+config_get() {
+	"$SYSTEM_PYTHON" -c 'import sys, tomllib
+try:
+    d = tomllib.load(open(sys.argv[1], "rb"))
+except FileNotFoundError:
+    d = {}
+v = d.get(sys.argv[2], {}).get(sys.argv[3], sys.argv[4])
+print(str(v).lower() if isinstance(v, bool) else v)' "$ETC/config.toml" "$1" "$2" "$3"
+}
+
+# --kiosk, part 1 (before the service starts): the page must be on.
+step_kiosk_config() {
+	if [[ $(config_get web enabled false) == true ]]; then
+		step "kiosk" "nothing to do: [web] enabled = true in $ETC/config.toml"
+		return
+	fi
+	if grep -q '^\[web\]' "$ETC/config.toml"; then
+		sed -i -E '/^\[web\]/,/^\[/{s/^#? *enabled *= *false *$/enabled = true/}' "$ETC/config.toml"
+		[[ $(config_get web enabled false) == true ]] || sed -i '/^\[web\]/a enabled = true' "$ETC/config.toml"
+	else
+		printf '\n[web]\nenabled = true\n' >>"$ETC/config.toml"
+	fi
+	[[ $(config_get web enabled false) == true ]] ||
+		die "could not turn on [web] in $ETC/config.toml: set enabled = true in its [web] section, then run sudo ./install.sh --kiosk again"
+	step "kiosk" "turned on the web page: [web] enabled = true in $ETC/config.toml"
+	CHANGED=1
+}
+
+kiosk_user() {
+	local user=${SUDO_USER:-}
+	if [[ -z $user || $user == root ]]; then
+		die "--kiosk: run it with sudo from the account that logs in to the Pi's desktop (sudo ./install.sh --kiosk), so the kiosk starts in that desktop session"
+	fi
+	printf '%s\n' "$user"
+}
+
+# --kiosk, part 2: Chromium full-screen on the page at every desktop login. An XDG
+# autostart entry: Raspberry Pi OS's labwc and wayfire sessions both run them (through
+# lxsession-xdg-autostart), and it leaves the user's own autostart files alone.
+step_kiosk() {
+	local user home port entry tmp pkg
+	user=$(kiosk_user)
+	home="$ROOT$( (getent passwd "$user" 2>/dev/null || true) | cut -d: -f6)"
+	[[ $home != "$ROOT" ]] || home="$ROOT/home/$user"
+	port=$(config_get web port 8080)
+	if command -v chromium-browser >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1; then
+		step "kiosk browser" "nothing to do (Chromium is installed)"
+	else
+		pkg=chromium
+		if [[ -n $ROOT ]] || is_raspberry_pi_os || pkg_available chromium-browser; then pkg=chromium-browser; fi
+		step "kiosk browser" "installing $pkg"
+		run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" ||
+			die "apt-get install $pkg failed (see above); run sudo ./install.sh --kiosk again"
+	fi
+	copy_if_changed "$SRC/systemd/kiosk.sh" "$OPT/kiosk.sh" 0755 || true
+	entry="$home/.config/autostart/$AUTOSTART_NAME"
+	tmp=$(mktemp)
+	cat >"$tmp" <<EOF
+[Desktop Entry]
+Type=Application
+Name=emotion-edge kiosk
+Comment=The emotion monitor's page full-screen (written by install.sh --kiosk; --uninstall removes it)
+Exec=/opt/$APP/kiosk.sh http://127.0.0.1:$port/
+X-GNOME-Autostart-enabled=true
+EOF
+	install -d -m 0755 "$(dirname "$entry")"
+	if copy_if_changed "$tmp" "$entry" 0644; then
+		run chown "$user:" "$(dirname "$entry")" "$entry"
+		step "kiosk" "Chromium opens http://127.0.0.1:$port/ full-screen when $user's desktop starts ($entry)"
+	else
+		step "kiosk" "nothing to do ($entry is current)"
+	fi
+	rm -f "$tmp"
+	if [[ -n $ROOT ]] || command -v raspi-config >/dev/null 2>&1; then
+		# B4: boot to the desktop, logged in automatically; blanking 1: the screen stays on.
+		run raspi-config nonint do_boot_behaviour B4 || say "    (could not set desktop autologin: raspi-config, System Options, Boot / Auto Login)"
+		run raspi-config nonint do_blanking 1 || say "    (could not turn off screen blanking: raspi-config, Display Options, Screen Blanking)"
+	else
+		say "    no raspi-config here: set the desktop to log in automatically and the screen never to blank"
+	fi
+}
+
 step_unit() {
 	local wrote=0
 	if copy_if_changed "$SRC/systemd/$APP.service" "$UNIT" 0644; then wrote=1; fi
@@ -434,8 +556,14 @@ system_install() {
 	step_pip
 	step_models
 	step_config
+	if ((KIOSK)); then step_kiosk_config; fi
+	step_network
 	step_unit
 	step_service
+	if ((KIOSK)); then step_kiosk; fi
+	if [[ $(config_get web enabled false) == true ]]; then
+		say "Web page:              http://127.0.0.1:$(config_get web port 8080)/ (on this Pi)"
+	fi
 	say "Done. Follow it with:  journalctl -u $APP -f"
 	say "Events:                $APP tail /var/log/$APP/events.jsonl"
 	say "Settings:              /etc/$APP/config.toml, then: sudo systemctl restart $APP"
@@ -456,6 +584,16 @@ system_uninstall() {
 	else
 		step "service" "nothing to do (not installed)"
 	fi
+	if [[ -f $DROPIN ]]; then
+		rm -f "$DROPIN"
+		step "network" "removed $DROPIN"
+	fi
+	local entry
+	for entry in "$ROOT"/home/*/.config/autostart/"$AUTOSTART_NAME" "$ROOT"/root/.config/autostart/"$AUTOSTART_NAME"; do
+		[[ -f $entry ]] || continue
+		rm -f "$entry"
+		step "kiosk" "removed $entry (Chromium no longer starts at login)"
+	done
 	if [[ -e $OPT || -L $LINK ]]; then
 		rm -rf "$OPT"
 		rm -f "$LINK"
@@ -510,8 +648,31 @@ local_install() {
 		"$venv/bin/python" -m edge.detectors.fetch_models --dest "$SRC/models" ||
 			die "could not fetch the face-detector models (see above)"
 	fi
+	((DEV)) && dev_tools
 	say "Done. Try:  .venv/bin/emotion-edge run"
 	((DEV)) && say "Tests:     .venv/bin/python -m pytest"
+	return 0
+}
+
+# The test tools from Debian: installed when root, else named for the user to install.
+dev_tools() {
+	local i missing=()
+	for i in "${!DEV_COMMANDS[@]}"; do
+		command -v "${DEV_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${DEV_DEBS[$i]}")
+	done
+	if ((${#missing[@]} == 0)); then
+		step "test tools" "nothing to do (${DEV_DEBS[*]})"
+	elif [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		step "test tools" "installing ${missing[*]}"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/dev/null ||
+			die "apt-get could not install ${missing[*]}; install them, then run ./install.sh --local --dev again"
+	else
+		die "the tests need these Debian packages: sudo apt-get install ${missing[*]}"
+	fi
+	# The broker is started by the tests themselves, on a free port: not as a service.
+	if [[ $EUID -eq 0 ]] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+		systemctl disable --now mosquitto >/dev/null 2>&1 || true
+	fi
 	return 0
 }
 
@@ -527,12 +688,13 @@ local_uninstall() {
 # --- main --------------------------------------------------------------------------------
 
 main() {
-	LOCAL=0 DEV=0 START=1 UNINSTALL=0 PURGE=0 ROOT=""
+	LOCAL=0 DEV=0 START=1 UNINSTALL=0 PURGE=0 KIOSK=0 ROOT=""
 	while (($#)); do
 		case $1 in
 		--local) LOCAL=1 ;;
 		--dev) DEV=1 ;;
 		--no-start) START=0 ;;
+		--kiosk) KIOSK=1 ;;
 		--uninstall) UNINSTALL=1 ;;
 		--purge) PURGE=1 ;;
 		--root)
@@ -551,6 +713,7 @@ main() {
 	done
 	if ((DEV && !LOCAL)); then die "--dev goes with --local (the Pi never needs TensorFlow)"; fi
 	if ((PURGE && !UNINSTALL)); then die "--purge goes with --uninstall"; fi
+	if ((KIOSK && (LOCAL || UNINSTALL))); then die "--kiosk is for the Pi install (sudo ./install.sh --kiosk); --uninstall removes it"; fi
 	if [[ -n $ROOT ]]; then
 		((LOCAL)) && die "--root is for the system install, not --local"
 		[[ -d $ROOT ]] || die "--root $ROOT: no such folder"

@@ -1,6 +1,11 @@
 """Whole-pipeline benchmark: frames per second, per-stage medians, peak RSS, time to first result.
 
     .venv/bin/python bench/pipeline.py [--frames N] [--skip-peer]
+    .venv/bin/python bench/pipeline.py --web [--web-seconds S] [--repeats R]
+
+``--web`` runs only the web page's rows (bench/results/web.md): the default pipeline with
+the page off, on with no viewer, and with 1 and 3 viewers, each a real HTTP client in its
+own process pulling the page's event stream and its live picture (bench/web_client.py).
 
 Each configuration runs in its own process (so peak RSS and start-up time are its own) over
 real video: the bundled Pexels clip (640x360) and the same frames letterboxed to 640x480.
@@ -84,6 +89,118 @@ def child_edge(video: str, threads: int, frames: int, detector: str, every: int,
             "rss_mb": peak_rss_mb(), "frames": st.frames}
 
 
+def child_web(video: str, viewers: int, seconds: float) -> dict:
+    """The default pipeline for ``seconds`` with the page off (viewers < 0) or on, with
+    ``viewers`` clients; fps is taken over the time all of them are connected."""
+    import threading
+
+    import numpy as np
+
+    from edge import config
+    from edge.events import FrameResult
+    from edge.pipeline import Monitor
+    from edge.sinks.base import Sink
+    from edge.sinks.web import WebSink
+
+    class Clock(Sink):
+        def __init__(self):
+            self.ticks: list[float] = []
+
+        def update(self, result: FrameResult) -> None:
+            self.ticks.append(time.perf_counter())
+
+        def handle(self, events) -> None: ...
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.from_dict({
+            "source": {"uri": video, "realtime": False, "loop": True},
+            "log": {"dir": tmp}, "console": {"enabled": False},
+            "gpio": {"enabled": True, "pin_factory": "mock"},
+            "web": {"enabled": viewers >= 0, "port": 0}})
+        monitor = Monitor(cfg)
+        clock = Clock()
+        monitor.sinks.append(clock)
+        thread = threading.Thread(target=monitor.run)
+        thread.start()
+        web = next((s for s in monitor.sinks if isinstance(s, WebSink)), None)
+        clients = []
+        if web is not None:
+            while not web.url:
+                time.sleep(0.01)
+            clients = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "web_client.py"),
+                                         web.url, str(seconds + 1)], stdout=subprocess.PIPE,
+                                        text=True) for _ in range(max(viewers, 0))]
+            while web.hub.video_viewers < viewers:
+                time.sleep(0.01)
+        else:
+            while not clock.ticks:
+                time.sleep(0.01)
+        start, cpu = len(clock.ticks), time.process_time()
+        time.sleep(seconds)
+        end, cpu = len(clock.ticks), time.process_time() - cpu
+        ticks = clock.ticks[start:end]
+        monitor.stop("bench")
+        thread.join()
+        got = [json.loads(c.communicate()[0].strip().splitlines()[-1]) for c in clients]
+    fps = (len(ticks) - 1) / (ticks[-1] - ticks[0])
+    delays = [g["delay_ms_median"] for g in got if g["delay_ms_median"] is not None]
+    return {"fps": fps, "rss_mb": peak_rss_mb(), "frames": len(ticks),
+            "cpu_ms": cpu / max(1, end - start) * 1000,
+            "viewer_fps": float(np.median([g["fps"] for g in got])) if got else None,
+            "delay_ms": float(np.median(delays)) if delays else None,
+            "delay_ms_max": max((g["delay_ms_max"] for g in got), default=None)}
+
+
+def web_rows(seconds: float, repeats: int) -> int:
+    """The web page's cost: medians over ``repeats`` runs of each configuration,
+    interleaved so that drift in the machine's speed hits every configuration alike."""
+    import numpy as np
+
+    configs = [("page off", -1), ("page on, no viewer", 0), ("1 viewer", 1), ("3 viewers", 3)]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in configs}
+    for r in range(repeats):
+        for name, viewers in configs:
+            res = run_child("web", str(CLIP), str(viewers), str(seconds))
+            if isinstance(res, str):
+                print(name, "failed:", res, flush=True)
+                return 1
+            runs[name].append(res)
+            print(f"run {r + 1}: {name}: {res['fps']:.1f} fps, {res['rss_mb']:.0f} MB",
+                  res["delay_ms"] and f"delay {res['delay_ms']:.0f} ms", flush=True)
+    med = lambda name, key: float(np.median([x[key] for x in runs[name]]))  # noqa: E731
+    base_fps, base_rss = med("page off", "fps"), med("page off", "rss_mb")
+    base_cpu = med("page off", "cpu_ms")
+    lines = ["# Web page benchmark", "",
+             f"`.venv/bin/python bench/pipeline.py --web --web-seconds {seconds:g} --repeats "
+             f"{repeats}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}. The "
+             "default pipeline (blazeface-full, detect 1/3) on the bundled clip (640x360) as fast "
+             "as it runs, in its own process per row; each viewer is a separate process reading "
+             "the page's event stream and its MJPEG picture (capped at [web] max_fps = 10). fps is "
+             "the frame loop's over the seconds all viewers were connected, and CPU ms/frame the "
+             "monitor process's CPU time (every thread: capture, loop, JPEG, HTTP) over those "
+             "frames, which depends less on what else the machine runs; delay is a picture's "
+             "receipt time minus the moment the frame loop handed the frame over (encoding and "
+             f"transfer included). Medians of {repeats} interleaved runs; cost is against 'page "
+             "off' in the same run.", "",
+             "| configuration | frame loop fps | fps cost | CPU ms/frame | CPU cost | peak RSS MB | "
+             "extra RSS MB | pictures/s per viewer | delay ms (median) | delay ms (worst) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, _ in configs:
+        fps, rss, cpu = med(name, "fps"), med(name, "rss_mb"), med(name, "cpu_ms")
+        has = runs[name][0]["delay_ms"] is not None
+        worst = max(x["delay_ms_max"] for x in runs[name]) if has else None
+        lines.append(f"| {name} | {fps:.1f} | {100 * (1 - fps / base_fps):+.1f}% | {cpu:.2f} | "
+                     f"{100 * (cpu / base_cpu - 1):+.1f}% | {rss:.0f} | "
+                     f"{rss - base_rss:+.0f} | "
+                     + (f"{med(name, 'viewer_fps'):.1f} | {med(name, 'delay_ms'):.0f} | "
+                        f"{worst:.0f} |" if has else "- | - | - |"))
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out = RESULTS.with_name("web.md")
+    out.write_text(table)
+    return 0
+
+
 def child_peer(video: str, frames: int) -> dict:
     t_start = time.monotonic()
     import cv2
@@ -136,8 +253,16 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=480)
     ap.add_argument("--peer-frames", type=int, default=100)
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--web", action="store_true", help="only the web page's rows (web.md)")
+    ap.add_argument("--web-seconds", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child and args.child[0] == "web":
+        print(json.dumps(child_web(args.child[1], int(args.child[2]), float(args.child[3]))))
+        return 0
+    if args.web:
+        return web_rows(args.web_seconds, args.repeats)
     if args.child:
         kind, *rest = args.child
         out = child_edge(rest[0], int(rest[1]), int(rest[2]), rest[3], int(rest[4]),

@@ -1,4 +1,8 @@
-"""``emotion-edge check``: try each part of the setup and say plainly what is wrong."""
+"""``emotion-edge check``: try each part of the setup and say plainly what is wrong.
+
+A check that passes means ``run`` gets past it: the models are loaded and run once on a
+face-sized input exactly as ``run`` loads them, and the camera check accepts only a real
+camera or the source the config names (never the sample clip)."""
 from __future__ import annotations
 
 import os
@@ -11,8 +15,14 @@ from .config import Config
 
 def _model(cfg: Config) -> str:
     from .classifier import FaceClassifier
-    c = FaceClassifier(cfg.classifier)
+    c = FaceClassifier(cfg.classifier)   # validates the sidecar and runs one inference
     return f"{c.model.path} ({len(c.labels)} emotions, input {c.model.input_size})"
+
+
+def _micro(cfg: Config) -> str:
+    from .micro.model import FlowModel
+    m = FlowModel(cfg.micro.model_path(), threads=cfg.micro.threads)
+    return f"{cfg.micro.model_path()} ({len(m.labels)} classes)"
 
 
 def _detector(cfg: Config) -> str:
@@ -46,19 +56,26 @@ def _gpio(cfg: Config) -> str:
 
 
 def _camera(cfg: Config) -> str:
-    from .sources import ResilientSource, create_source
-    src = create_source(cfg.source)
+    from .sources import create_source
+    from .sources.base import display, frame_problem
+    src = create_source(cfg.source, demo=False)
     src.open()
     try:
         frame = src.read()
     finally:
         src.close()
-    return f"{ResilientSource(src).source.name}: {frame.shape[1]}x{frame.shape[0]} frames"
+    problem = frame_problem(frame)
+    if problem is not None:
+        raise RuntimeError(f"{display(src.name)}: {problem}")
+    kind = "" if src.live else " (a file, not a camera)"
+    return f"{display(src.name)}{kind}: {frame.shape[1]}x{frame.shape[0]} frames"
 
 
 def run_checks(cfg: Config, camera: bool = True, out=print) -> int:
     checks: list[tuple[str, Callable[[Config], str]]] = [
         ("model", _model), ("detector", _detector), ("log", _log_dir), ("gpio", _gpio)]
+    if cfg.micro.enabled:
+        checks.insert(1, ("micro", _micro))
     if camera:
         checks.append(("camera", _camera))
     failed = 0

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .events import Box
 from .paths import models_dir
+from .sources.base import display
 
 
 class ModelError(RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
+
+
+_INFO_KEYS = ("model", "target", "val", "trained_on", "created", "parameters")
 
 
 @dataclass(frozen=True)
@@ -33,18 +41,89 @@ class Sidecar:
     # The size the training faces had (FER2013: 48x48). A model trained on faces upscaled to
     # its input size must see crops as soft as those: they go to this size first.
     face_size: tuple[int, int] | None = None
+    # What a person choosing a model wants to see: its accuracy, what it was trained on.
+    info: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> "Sidecar":
+        d = read_sidecar(path, "the model's sidecar JSON")
+        where = f"{_name(path)}: not a valid model sidecar"
         try:
-            d = json.loads(path.read_text())
-            return cls(tuple(d["labels"]), tuple(d["input_size"]), bool(d["grayscale"]),
-                       float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"),
-                       tuple(d["face_size"]) if "face_size" in d else None)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: the model's sidecar JSON is missing") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: not a valid model sidecar ({exc!r})") from None
+            labels = check_labels(d.get("labels"))
+            size = check_size(d.get("input_size"), "input_size")
+            face = check_size(d["face_size"], "face_size") if "face_size" in d else None
+            if d.get("grayscale") is not True:
+                raise ValueError("grayscale: the device classifies gray faces; this model "
+                                 "is not marked grayscale: true")
+            scale = check_number(d.get("pixel_scale"), "pixel_scale")
+            offset = check_number(d.get("pixel_offset"), "pixel_offset")
+            if scale == 0:
+                raise ValueError("pixel_scale: must not be 0")
+            sha = d.get("sha256")
+            if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
+                raise ValueError("sha256: must be 64 hex digits")
+        except ValueError as exc:
+            raise ModelError(f"{where} ({exc})") from None
+        return cls(labels, size, True, scale, offset, sha, face,
+                   {k: d[k] for k in _INFO_KEYS if k in d})
+
+
+def _name(path: str | Path) -> str:
+    return display(str(path))
+
+
+def _regular_file(path: Path, missing: str) -> None:
+    """A one-line ModelError unless ``path`` is a readable regular file (a FIFO or a
+    device would block the read, a folder or an unreadable file raise)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelError(f"{_name(path)}: {missing}") from None
+    except OSError as exc:
+        raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelError(f"{_name(path)}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ModelError(f"{_name(path)}: cannot read it (permission denied)")
+
+
+def read_sidecar(path: Path, what: str) -> dict[str, Any]:
+    """A sidecar's JSON object, or a one-line ModelError naming the file."""
+    _regular_file(path, f"{what} is missing")
+    try:
+        d = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{_name(path)}: not a model sidecar (not UTF-8 text)") from None
+    except ValueError as exc:
+        raise ModelError(f"{_name(path)}: not a model sidecar (invalid JSON: {exc})") from None
+    if not isinstance(d, dict):
+        raise ModelError(f"{_name(path)}: not a model sidecar (not a JSON object)")
+    return d
+
+
+def check_labels(v: Any) -> tuple[str, ...]:
+    if not (isinstance(v, list) and 2 <= len(v) <= 1000
+            and all(isinstance(x, str) and x.strip() for x in v)):
+        raise ValueError("labels: must be a list of at least 2 names")
+    if len(set(v)) != len(v):
+        raise ValueError("labels: names must be distinct")
+    return tuple(v)
+
+
+def check_size(v: Any, key: str) -> tuple[int, int]:
+    if not (isinstance(v, list) and len(v) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and 8 <= x <= 1024
+                    for x in v)):
+        raise ValueError(f"{key}: must be [height, width], each 8..1024 pixels, not {v!r}")
+    return v[0], v[1]
+
+
+def check_number(v: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{key}: must be a finite number, not {v!r}")
+    return float(v)
 
 
 def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
@@ -52,9 +131,11 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
     from ai_edge_litert.interpreter import Interpreter
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
-    content = path.read_bytes()
+    _regular_file(path, "model file not found")
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
     if sha256 and hashlib.sha256(content).hexdigest() != sha256:
         raise ModelError(f"{path}: file does not match its sidecar's sha256 (corrupt or "
                          f"replaced); reinstall the model files")
@@ -62,8 +143,16 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
         interp = Interpreter(model_content=content, num_threads=threads)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: not a loadable TFLite model ({str(exc).splitlines()[0]})") from None
+        raise ModelError(f"{_name(path)}: not a loadable TFLite model "
+                         f"({first_line(exc)})") from None
     return interp
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+_DTYPES = (np.int8, np.uint8, np.float32)
 
 
 class EmotionModel:
@@ -71,8 +160,7 @@ class EmotionModel:
 
     def __init__(self, path: str | Path, threads: int = 1, sidecar: str | Path | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
+        _regular_file(self.path, "model file not found")
         self.sidecar = Sidecar.load(Path(sidecar) if sidecar else self.path.with_suffix(".json"))
         self.interpreter = load_interpreter(self.path, threads, self.sidecar.sha256)
         inp = self.interpreter.get_input_details()[0]
@@ -80,9 +168,19 @@ class EmotionModel:
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype = inp["dtype"]
         h, w = self.sidecar.input_size
+        name = _name(self.path)
+        if len(inp["shape"]) != 4 or inp["shape"][3] != 1:
+            raise ModelError(f"{name}: takes input {tuple(inp['shape'])}, not gray faces "
+                             f"(N, H, W, 1): not an emotion model")
         if tuple(inp["shape"][1:3]) != (h, w):
-            raise ModelError(f"{self.path}: input is {tuple(inp['shape'][1:3])} but the sidecar "
+            raise ModelError(f"{name}: input is {tuple(inp['shape'][1:3])} but the sidecar "
                              f"says {(h, w)}")
+        if inp["dtype"] not in _DTYPES or out["dtype"] not in _DTYPES:
+            raise ModelError(f"{name}: tensors of type {np.dtype(inp['dtype']).name} -> "
+                             f"{np.dtype(out['dtype']).name}; int8, uint8 or float32 needed")
+        if len(out["shape"]) != 2 or out["shape"][1] != len(self.sidecar.labels):
+            raise ModelError(f"{name}: the model gives {tuple(out['shape'])} scores but its "
+                             f"sidecar names {len(self.sidecar.labels)} labels")
         # Fold pixel scaling and input quantization into one affine map pixel -> int8:
         # q = pixel * a + b. For the shipped models a = 1, b = -128 exactly.
         s, zp = inp["quantization"]
@@ -96,6 +194,25 @@ class EmotionModel:
         self.labels = self.sidecar.labels
         face = self.sidecar.face_size
         self._face = np.empty(face, np.uint8) if face and face != (h, w) else None
+        self._probe()
+
+    def _probe(self) -> None:
+        """One real inference, as ``run`` will do at the first face: a model that loads but
+        cannot classify fails here, with one line, not at the first face."""
+        fh, fw = self.sidecar.face_size or self.sidecar.input_size
+        crop = np.tile(np.linspace(40, 200, fw, dtype=np.uint8), (fh, 1))  # a face-sized crop
+        faces = np.empty((2, *self.sidecar.input_size), np.uint8)
+        for n in (2, 1):         # several faces in a frame, then one (left as the batch)
+            try:
+                for f in faces[:n]:
+                    self.prepare(crop, f)
+                p = self.predict(faces[:n])
+            except (ValueError, RuntimeError, cv2.error) as exc:
+                raise ModelError(f"{_name(self.path)}: fails on a face "
+                                 f"({first_line(exc)})") from None
+            if p.shape != (n, len(self.labels)) or not np.all(np.isfinite(p)):
+                raise ModelError(f"{_name(self.path)}: gives {p.shape} scores for {n} "
+                                 f"face(s), not ({n}, {len(self.labels)}) finite ones")
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -152,6 +269,18 @@ def resize_into(src: np.ndarray, dst: np.ndarray) -> None:
     cv2.resize(src, (w, h), dst=dst, interpolation=interp)
 
 
+def crop_box(box: Box, frame_shape: tuple[int, ...], margin: float) -> Box:
+    """The face box grown by ``margin`` (a fraction of its size) into a square, clipped to
+    the frame: the crop the classifier sees."""
+    x, y, w, h = box
+    side = max(w, h) * (1 + 2 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    x1 = min(frame_shape[1], int(cx + side / 2))
+    y1 = min(frame_shape[0], int(cy + side / 2))
+    return x0, y0, x1 - x0, y1 - y0
+
+
 @dataclass
 class ClassifierConfig:
     """Section ``[classifier]``."""
@@ -167,8 +296,8 @@ class ClassifierConfig:
     def __post_init__(self):
         if not 0.0 <= self.margin <= 1.0:
             raise ValueError(f"margin: {self.margin} is outside 0..1")
-        if self.threads < 1:
-            raise ValueError(f"threads: must be at least 1, not {self.threads}")
+        if not 1 <= self.threads <= 64:
+            raise ValueError(f"threads: {self.threads} is outside 1..64")
 
     def model_path(self) -> Path:
         return Path(self.model) if self.model else models_dir() / "emotion_int8.tflite"
@@ -185,14 +314,7 @@ class FaceClassifier:
         self._buf = np.empty((8, h, w), np.uint8)  # grown on demand, reused across frames
 
     def crop_box(self, box: Box, frame_shape: tuple[int, ...]) -> Box:
-        """The face box grown by the margin into a square, clipped to the frame."""
-        x, y, w, h = box
-        side = max(w, h) * (1 + 2 * self.cfg.margin)
-        cx, cy = x + w / 2, y + h / 2
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1 = min(frame_shape[1], int(cx + side / 2))
-        y1 = min(frame_shape[0], int(cy + side / 2))
-        return x0, y0, x1 - x0, y1 - y0
+        return crop_box(box, frame_shape, self.cfg.margin)
 
     def classify(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """Probabilities (N, classes) for the faces at ``boxes`` in the gray frame."""
@@ -203,6 +325,9 @@ class FaceClassifier:
             self._buf = np.empty((n, *self._buf.shape[1:]), np.uint8)
         for i, box in enumerate(boxes):
             x, y, w, h = self.crop_box(box, gray.shape)
+            if w < 1 or h < 1:   # a box (nearly) outside the frame: its nearest pixel
+                x, y = min(max(x, 0), gray.shape[1] - 1), min(max(y, 0), gray.shape[0] - 1)
+                w = h = 1
             self.model.prepare(gray[y:y + h, x:x + w], self._buf[i])
         faces = self._buf[:n]
         p = self.model.predict(faces)

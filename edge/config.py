@@ -7,7 +7,9 @@ an empty file (or none) is a working configuration.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import stat
 import textwrap
 import tomllib
 import types
@@ -22,12 +24,17 @@ from .micro import MicroConfig
 from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
+from .sinks.web import WebConfig
 from .sources import SourceConfig
 from .tracker import TrackerConfig
 
 
 class ConfigError(ValueError):
-    """A configuration problem, phrased for the person editing the file."""
+    """A configuration problem, phrased for the person editing the file: always one line
+    (a key or file name with a newline or other control character in it is escaped)."""
+
+    def __init__(self, message: str):
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Config:
     log: JsonLogConfig = field(default_factory=JsonLogConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     micro: MicroConfig = field(default_factory=MicroConfig)
 
 
@@ -83,21 +91,41 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
         raw["log"] = {"dir": os.environ["LOGS_DIRECTORY"].split(":")[0]}
     if path is not None:
         path = Path(path)
-        where = str(path)
-        try:
-            with path.open("rb") as f:
-                for section, values in tomllib.load(f).items():
-                    if isinstance(values, dict) and isinstance(raw.get(section), dict):
-                        raw[section].update(values)
-                    else:
-                        raw[section] = values
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        where = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        for section, values in _read_toml(path, where).items():
+            if isinstance(values, dict) and isinstance(raw.get(section), dict):
+                raw[section].update(values)
+            else:
+                raw[section] = values
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     return from_dict(raw, where)
+
+
+def _read_toml(path: Path, where: str) -> dict[str, Any]:
+    """The file's TOML table, or one ConfigError line: missing, a folder, a FIFO (which
+    would block), unreadable, not UTF-8, not TOML."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{where}: is a folder, not a config file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{where}: not a regular file")
+        if st.st_size > 1_000_000:
+            raise ConfigError(f"{where}: {st.st_size} bytes is too large for a config file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid TOML (nested too deeply)") from None
 
 
 def from_dict(raw: dict[str, Any], where: str = "config") -> Config:
@@ -122,7 +150,7 @@ def _build(cls: type, values: dict[str, Any], where: str):
         kwargs[key] = _coerce(value, hints[key], f"{where} {key}")
     try:
         return cls(**kwargs)
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"{where} {exc}") from None
 
 
@@ -161,7 +189,13 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where}: {value} is too large") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
+        return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")

@@ -1,10 +1,12 @@
 """What the pipeline tells its sinks: per-frame state, and events as plain data.
 
 Events are what gets logged (a face appears, changes its smoothed emotion, leaves; a summary
-per interval). ``FrameResult`` is the cheap per-frame state for live outputs (LEDs, status).
+per interval). ``FrameResult`` is the per-frame state for live outputs (LEDs, the web page,
+face crops): the tracked faces, this frame's events and a read-only view of the picture.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -62,3 +64,8 @@ class FrameResult:
     time: float
     faces: list[TrackedFace]
     dominant: str | None    # the room's dominant smoothed emotion now (None: no faces)
+    # This frame's events (the same ones ``Sink.handle`` gets).
+    events: Sequence[Event] = ()
+    # The BGR picture, read-only and valid only during ``Sink.update``: the source may reuse
+    # its buffer for the next frame, so a sink copies (or downscales) what it keeps.
+    image: np.ndarray | None = None

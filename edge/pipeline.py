@@ -4,11 +4,17 @@ One ``Monitor`` owns the stages and runs them in order on each frame. Stages can
 in (tests put a flaky source in front of a real video); otherwise they are built from the
 configuration. Stopping (SIGTERM, SIGINT, ``max_frames``, end of a file) always flushes the
 log and ends every track with a ``face_left`` and a last summary.
+
+The source's state is data: an outage is a ``source_down`` / ``source_up`` pair in the log;
+while it lasts, summaries keep their interval (no face-time, ``no_video_s``) and tracks end
+once the source has been gone longer than the tracker's own limit (``max_missed`` frames).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +27,10 @@ from .config import Config
 from .detectors import create_detector
 from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
-from .sinks import make_sink
+from .sinks import SECTIONS as SINK_SECTIONS, make_sink
+from .sinks.faces import FaceCropSink
 from .sinks.base import Sink
-from .sources import CaptureThread, FrameSource, ResilientSource, create_source
+from .sources import NO_FRAME, CaptureThread, FrameSource, ResilientSource, create_source
 from .summary import Summary
 from .tracker import Tracker
 
@@ -56,11 +63,13 @@ class RunStats:
 
 
 def build_sinks(cfg: Config) -> list[Sink]:
-    sinks = []
-    for section in ("log", "gpio", "console"):
-        sub = getattr(cfg, section)
-        if sub.enabled:
-            sinks.append(make_sink(section, sub))
+    """Every output the config turns on, each a sink: the sink sections' ``enabled`` flags,
+    and ``[monitor] save_faces`` for face crops."""
+    sinks = [make_sink(section, getattr(cfg, section)) for section in SINK_SECTIONS
+             if getattr(cfg, section).enabled]
+    if cfg.monitor.save_faces:
+        sinks.append(FaceCropSink(cfg.monitor.faces_dir or Path(cfg.log.dir) / "faces",
+                                  cfg.classifier.margin))
     return sinks
 
 
@@ -72,7 +81,12 @@ class Monitor:
         # Model and detector first: a bad model must fail before a camera is opened.
         self.classifier = classifier or FaceClassifier(cfg.classifier)
         self.detector = detector or create_detector(cfg.detector)
-        self.source = ResilientSource(source or create_source(cfg.source))
+        self._micro_model = None
+        if cfg.micro.enabled:
+            from .micro.model import FlowModel
+            self._micro_model = FlowModel(cfg.micro.model_path(), threads=cfg.micro.threads)
+        # Never the sample clip here: only the CLI may choose it, for a person at a terminal.
+        self.source = ResilientSource(source or create_source(cfg.source, demo=False))
         self.capture: CaptureThread | None = None   # started by run() when read_ahead > 0
         self.labels = self.classifier.labels
         self.tracker = Tracker(cfg.tracker, self.labels)
@@ -83,8 +97,11 @@ class Monitor:
         self.micro = None
         self.stats = RunStats()
         self._stop_reason: str | None = None
-        self._faces_dir: Path | None = None
         self._last_time: float | None = None
+        self._next_classifier: FaceClassifier | None = None  # set by switch_model()
+        self._fps = RateMeter()
+        self._ready = False                  # READY=1 sent
+        self.capture_stuck = False           # the capture thread would not stop
 
     # --- control (safe to call from signal handlers) -------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -103,36 +120,69 @@ class Monitor:
     def stop_reason(self) -> str | None:
         return self._stop_reason
 
+    # --- what sinks may ask of a running monitor (sinks.base.Pipeline) --------------------
+    @property
+    def model_path(self) -> Path:
+        return self.classifier.model.path
+
+    def model_info(self) -> dict:
+        m = self.classifier.model
+        return {"file": m.path.name, "path": str(m.path), "labels": list(m.labels),
+                "input_size": list(m.input_size), **m.sidecar.info}
+
+    def health(self) -> dict:
+        src, st = self.source, self.stats
+        return {"fps": round(self._fps.rate(), 1), "frames": st.frames,
+                "uptime_s": round(time.monotonic() - st.started, 1) if st.started else 0.0,
+                "source": {"name": src.source.name, "live": src.source.live,
+                           "state": getattr(src, "state", "live"),
+                           "down_since": getattr(src, "down_since", None)},
+                "bad_frames": src.bad_frames, "source_failures": src.failures,
+                "dropped_frames": self.capture.dropped if self.capture else 0,
+                "events": st.events}
+
+    def switch_model(self, path: Path) -> None:
+        """Load ``path`` here (the caller's thread; a bad model raises ``ModelError`` and
+        nothing changes) and hand it to the frame loop, which swaps at its next frame."""
+        cfg = dataclasses.replace(self.cfg.classifier, model=str(path))
+        self._next_classifier = FaceClassifier(cfg)
+
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> RunStats:
         st = self.stats
         st.started = time.monotonic()
-        self.source.open()
+        self.source.open()        # a misconfigured source fails here; one not up yet waits
         src = self.source.source
         frames = self.source
-        if self.cfg.source.read_ahead:
-            frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
-            self.capture.start()
-        if self.cfg.micro.enabled:
-            from .micro import MicroStage
-            self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps)
-        if self.cfg.monitor.save_faces:
-            self._faces_dir = self._faces_folder()
-        self._emit([Event("started", time.time(), extra={
-            "version": __version__, "source": src.name, "detector": self.detector.name,
-            "model": self.classifier.model.path.name, "labels": list(self.labels)})])
-
         detect_every = self.cfg.tracker.detect_every
         max_frames = self.cfg.monitor.max_frames
         gray: np.ndarray | None = None
         clock = time.perf_counter
-        try:
+        try:   # from here on every exit goes through _shutdown (threads stopped, log flushed)
+            if self.cfg.source.read_ahead:
+                frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
+                self.capture.start()
+            if self._micro_model is not None:
+                from .micro import MicroStage
+                self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps,
+                                        model=self._micro_model)
+            for s in self.sinks:
+                s.start(self)
+            self._emit([Event("started", time.time(), extra={
+                "version": __version__, "source": self.source.name,
+                "detector": self.detector.name, "model": self.classifier.model.path.name,
+                "labels": list(self.labels)})])
             while not self.stopping:
                 t0 = clock()
+                if self._next_classifier is not None:
+                    self._use_classifier()
                 frame = frames.next(lambda: self.stopping, self.notifier.watchdog)
                 if frame is None:
                     self.stop("end of stream" if not self.stopping else self._stop_reason)
                     break
+                if frame is NO_FRAME:
+                    self._while_down()
+                    continue
                 t1 = clock()
                 image, now = frame.image, frame.time
                 self._last_time = now
@@ -141,7 +191,7 @@ class Monitor:
                     if gray is None or gray.shape != image.shape[:2]:
                         gray = np.empty(image.shape[:2], np.uint8)
                     cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
-                events: list[Event] = []
+                events: list[Event] = self._source_events() if self.source.has_events else []
                 if detecting:
                     boxes = [d.box for d in self.detector.detect(image)]
                     t2 = clock()
@@ -167,9 +217,10 @@ class Monitor:
                 summary = self.summary.add(now, faces)
                 if summary is not None:
                     events.append(summary)
-                if self._faces_dir is not None:
-                    self._save_faces(image, events)
-                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels))
+                view = image.view()
+                view.flags.writeable = False      # sinks look; they copy what they keep
+                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels),
+                                     events, view)
                 if events:
                     self._emit(events)
                 for s in self.sinks:
@@ -177,9 +228,12 @@ class Monitor:
                 t6 = clock()
 
                 st.frames += 1
+                self._fps.tick(t6)
                 if st.first_result_s is None:
                     st.first_result_s = time.monotonic() - st.started
-                    self.notifier.ready()
+                    if not self._ready:
+                        self._ready = True
+                        self.notifier.ready()
                 self.notifier.watchdog()
                 if self.profile:
                     for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t4 - t3, (t3 - t2) + (t5 - t4),
@@ -193,6 +247,49 @@ class Monitor:
         finally:
             self._shutdown()
         return st
+
+    # --- the source's state ------------------------------------------------------------------
+    def _outage_limit_s(self) -> float:
+        """How long the source may be gone before its tracks end: the tracker's own limit."""
+        fps = self.source.source.fps or self.cfg.source.fps
+        return self.cfg.tracker.max_missed / fps
+
+    def _source_events(self) -> list[Event]:
+        """source_down / source_up, with what an outage means for the tracks and the
+        summary: the gap is no-video time, and tracks do not outlive a long one."""
+        events = self.source.take_events()
+        for e in events:
+            if e.kind == "source_up":
+                self.summary.idle(e.time)
+                if e.extra["gap_s"] > self._outage_limit_s():
+                    events += self._end_tracks(e.time)
+        return events
+
+    def _end_tracks(self, now: float) -> list[Event]:
+        left = self.tracker.close(now)
+        if self.micro is not None:
+            for e in left:
+                self.micro.forget(e.track_id)
+        return left
+
+    def _while_down(self) -> None:
+        """No frame: the source is down. Time still passes for summaries and tracks."""
+        now = time.time()
+        events = self._source_events()
+        down_since = self.source.down_since
+        if self.tracker.tracks and down_since is not None \
+                and now - down_since > self._outage_limit_s():
+            events += self._end_tracks(now)
+        summary = self.summary.idle(now)
+        if summary is not None:
+            events.append(summary)
+        if events:
+            self._emit(events)
+        if not self._ready:
+            # Up and waiting is a started service: systemd must not time the start out.
+            self._ready = True
+            self.notifier.ready()
+        self.notifier.status(f"source {self.source.state}: {self.source.reason}")
 
     def _emit(self, events: list[Event]) -> None:
         self.stats.events += len(events)
@@ -208,12 +305,16 @@ class Monitor:
             except TimeoutError as exc:   # never close a device another thread is inside
                 log.error("%s", exc)
                 release_source = False
+                self.capture_stuck = True
         st = self.stats
         st.elapsed_s = time.monotonic() - st.started
         # A video file's events follow its own timeline; end them on it too.
         live = self.source.source.live or self._last_time is None
         now = time.time() if live else self._last_time
-        events = self.tracker.close(now)
+        events = self._source_events()
+        if self.source.state != "live":
+            self.summary.idle(now)
+        events += self.tracker.close(now)
         last = self.summary.flush(now)
         if last is not None:
             events.append(last)
@@ -235,19 +336,47 @@ class Monitor:
                 self.source.close()
             self.detector.close()
 
-    # --- optional face crops (privacy: off by default) ----------------------------------------
-    def _faces_folder(self) -> Path:
-        d = Path(self.cfg.monitor.faces_dir or Path(self.cfg.log.dir) / "faces")
-        d.mkdir(parents=True, exist_ok=True)
-        log.warning("save_faces is on: face crops are stored in %s", d)
-        return d
+    def _use_classifier(self) -> None:
+        """Swap in the model ``switch_model`` loaded. New labels mean new tracks: the old
+        ones end (``face_left``) and the summary so far is written under the old labels."""
+        new, self._next_classifier = self._next_classifier, None
+        now = time.time() if self.source.source.live or self._last_time is None \
+            else self._last_time
+        events: list[Event] = []
+        if new.labels != self.labels:
+            events += self.tracker.close(now)
+            last = self.summary.flush(now)
+            if last is not None:
+                events.append(last)
+            self.tracker = Tracker(self.cfg.tracker, new.labels)
+            self.summary = Summary(new.labels, self.cfg.monitor.summary_interval)
+        old, self.classifier, self.labels = self.classifier, new, new.labels
+        self.cfg.classifier = new.cfg
+        events.append(Event("model_changed", now, extra={
+            "model": new.model.path.name, "previous": old.model.path.name,
+            "labels": list(new.labels)}))
+        log.info("model switched to %s", new.model.path)
+        self._emit(events)
 
-    def _save_faces(self, image: np.ndarray, events: list[Event]) -> None:
-        for e in events:
-            if e.kind == "face_appeared" and e.box is not None:
-                x, y, w, h = self.classifier.crop_box(e.box, image.shape)
-                cv2.imwrite(str(self._faces_dir / f"track{e.track_id}_{int(e.time * 1000)}.jpg"),
-                            image[y:y + h, x:x + w])
+
+class RateMeter:
+    """Frames per second over the last few seconds (the run's mean hides a stall)."""
+
+    def __init__(self, window_s: float = 5.0):
+        self.window_s = window_s
+        self._ticks: deque[float] = deque()
+
+    def tick(self, t: float) -> None:
+        self._ticks.append(t)
+        while self._ticks and t - self._ticks[0] > self.window_s:
+            self._ticks.popleft()
+
+    def rate(self) -> float:
+        ticks = self._ticks
+        if len(ticks) < 2:
+            return 0.0
+        span = ticks[-1] - ticks[0]
+        return (len(ticks) - 1) / span if span > 0 else 0.0
 
 
 def dominant(faces: list[TrackedFace], labels: tuple[str, ...]) -> str | None:

@@ -1,4 +1,8 @@
-"""Per-interval room summary: faces seen, each emotion's share of face-time, the dominant one."""
+"""Per-interval room summary: faces seen, each emotion's share of face-time, the dominant one.
+
+Time without video (the source down) is not face-time: ``idle`` moves the clock on and counts
+it as ``no_video_s``, so summaries keep their interval through an outage.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +23,7 @@ class Summary:
         self.face_time = np.zeros(len(self.labels))  # seconds of face-time per emotion
         self.tracks: set[int] = set()
         self.frames = 0
+        self.no_video_s = 0.0
 
     def add(self, t: float, faces: list[TrackedFace]) -> Event | None:
         """Account one frame; returns a summary event when an interval is complete."""
@@ -34,9 +39,19 @@ class Summary:
             return self.flush(t)
         return None
 
+    def idle(self, t: float) -> Event | None:
+        """Time passes with no video up to ``t``; a summary when an interval is complete."""
+        if self._start is None:
+            self._start = self._last = t
+        self.no_video_s += max(t - self._last, 0.0)
+        self._last = max(self._last, t)
+        if t - self._start >= self.interval:
+            return self.flush(t)
+        return None
+
     def flush(self, t: float) -> Event | None:
-        """The summary of the interval so far (None if no frame was seen)."""
-        if self._start is None or self.frames == 0:
+        """The summary of the interval so far (None if nothing was seen or missed)."""
+        if self._start is None or (self.frames == 0 and self.no_video_s == 0):
             return None
         span = max(t - self._start, 1e-9)
         total = self.face_time.sum()
@@ -46,7 +61,8 @@ class Summary:
         ev = Event("summary", t, emotion=dominant, extra={
             "interval_s": round(span, 1), "faces_seen": len(self.tracks),
             "emotion_share": share, "dominant": dominant, "frames": self.frames,
-            "fps": round(self.frames / span, 1)})
+            "fps": round(self.frames / span, 1),
+            **({"no_video_s": round(min(self.no_video_s, span), 1)} if self.no_video_s else {})})
         self._start = t
         self._reset()
         return ev

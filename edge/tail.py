@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import stat
 import re
 import sys
 import time
@@ -139,11 +141,14 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.25,
 
 
 def _open_file(path: Path) -> _Open | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:   # O_NONBLOCK: a FIFO put where the log belongs must not hang the open
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise LogError(f"{_display(path)}: not a regular file")
     return _Open(fd, (st.st_dev, st.st_ino))
 
 
@@ -307,12 +312,48 @@ class LiveSummary:
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
-    """A record, or None for a line that is not a JSON object with an ``event``."""
+    """A record, or None for a line that is not a JSON object with an ``event`` and a ``ts``,
+    or whose known fields have the wrong types (written by something else, or damaged)."""
     try:
         rec = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return rec if isinstance(rec, dict) and "event" in rec and "ts" in rec else None
+    if not isinstance(rec, dict) or "event" not in rec or "ts" not in rec:
+        return None
+    return rec if all(check(rec[k]) for k, check in _FIELDS.items() if k in rec) else None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_ts(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        parse_ts(v)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+# The fields this reader uses, and what each must be (docs/log-format.md); others pass.
+_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "ts": _is_ts, "event": _is_str, "track": _is_int, "emotion": _is_str,
+    "score": _is_num, "previous": _is_str, "duration_s": _is_num, "interval_s": _is_num,
+    "faces_seen": _is_int, "frames": _is_int, "fps": _is_num, "gap_s": _is_num,
+    "dominant": lambda v: v is None or isinstance(v, str),
+    "box": lambda v: isinstance(v, list) and len(v) == 4 and all(map(_is_num, v)),
+    "emotion_share": lambda v: isinstance(v, dict) and all(map(_is_num, v.values())),
+}
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -324,16 +365,19 @@ def default_logfile() -> Path:
     return DEFAULT_LOGS[-1]
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    ap = argparse.ArgumentParser(
-        prog="emotion-edge tail",
-        description="Follow the emotion event log like tail -F, as readable lines with a live "
-                    "summary. Survives log rotation.")
+class LogError(RuntimeError):
+    """A log that cannot be followed (a folder, unreadable); one line for the user."""
+
+
+DESCRIPTION = ("Follow the emotion event log like tail -F, as readable lines with a live "
+               "summary. Survives log rotation.")
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``emotion-edge tail`` (also ``python -m edge.tail``)."""
     ap.add_argument("logfile", nargs="?", type=Path,
-                    help=f"the log (default: the first that exists of "
-                         f"{', '.join(map(str, DEFAULT_LOGS))})")
+                    help=f"the log (default: the configured one, else the first that exists "
+                         f"of {', '.join(map(str, DEFAULT_LOGS))})")
     ap.add_argument("--from-start", action="store_true",
                     help="print the whole current file first, not only new lines")
     ap.add_argument("--json", action="store_true",
@@ -345,11 +389,54 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     ap.add_argument("--summary-every", type=float, default=10.0, metavar="S",
                     help="print the summary every S seconds while new lines arrive (0: only at exit)")
     ap.add_argument("--poll", type=float, default=0.25, metavar="S", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.max_lines is not None and args.max_lines < 1:
-        ap.error("--max-lines: must be >= 1")
 
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="emotion-edge tail", description=DESCRIPTION)
+    add_arguments(ap)
+    args = ap.parse_intermixed_args(argv)
+    try:
+        return run(args, out, err)
+    except (LogError, OSError) as exc:
+        print(f"emotion-edge tail: {log_error(exc)}", file=err or sys.stderr)
+        return 2
+
+
+def log_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{_display(exc.filename)}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)
+
+
+def _display(p: Any) -> str:
+    return str(p).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_logfile(path: Path) -> None:
+    """A LogError unless ``path`` is a readable regular file or does not exist yet."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise LogError(f"{_display(path)} is a folder; name the log file in it "
+                       f"(e.g. {_display(path / 'events.jsonl')})")
+    if not stat.S_ISREG(st.st_mode):
+        raise LogError(f"{_display(path)}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise LogError(f"{_display(path)}: cannot read it (permission denied; the service's "
+                       f"log is readable by root and the emotion-edge group)")
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``emotion-edge tail`` with parsed ``args``; raises LogError for a log it cannot read."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if args.max_lines is not None and args.max_lines < 1:
+        raise LogError("-n/--max-lines: must be at least 1")
     path = args.logfile or default_logfile()
+    check_logfile(path)
     summary = LiveSummary()
     stats = FollowStats()
     info = err if args.json else out
@@ -363,7 +450,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         print(summary.line(), file=info, flush=True)
 
     if not path.exists():
-        print(f"waiting for {path} to appear ...", file=err, flush=True)
+        print(f"waiting for {_display(path)} to appear ...", file=err, flush=True)
     try:
         for line in follow(path, from_start=args.from_start, poll=args.poll,
                            stop_at_eof=args.until_eof, max_lines=args.max_lines,

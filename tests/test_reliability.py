@@ -256,30 +256,34 @@ def test_daemon_notifies_ready_then_paced_watchdog_status_and_stopping(tmp_path,
 # --- a hung frame loop: no pings ---------------------------------------------------------------
 
 class HangingVideo(OpenCVSource):
-    """A real video whose read() blocks (like a wedged camera driver) at given reads."""
+    """A real video whose read() blocks (like a wedged camera driver): at the first read,
+    and at the first read after ``hang_soon`` is set."""
 
-    def __init__(self, path: Path, hang_at: tuple[int, ...]):
+    def __init__(self, path: Path):
         super().__init__(str(path), loop=True, realtime=False)
         self.reads = 0
-        self.hung = {n: threading.Event() for n in hang_at}
-        self.release = {n: threading.Event() for n in hang_at}
+        self.hang_soon = threading.Event()
+        self.hung = [threading.Event(), threading.Event()]
+        self.release = [threading.Event(), threading.Event()]
+        self.hung_at = 0
 
     def read(self):
         self.reads += 1
-        if self.reads in self.hung:
-            self.hung[self.reads].set()
-            self.release[self.reads].wait(60)
+        which = 0 if self.reads == 1 else 1 if self.hang_soon.is_set() and not self.hung_at \
+            else None
+        if which is not None:
+            self.hung_at = self.reads if which else 0
+            self.hung[which].set()
+            self.release[which].wait(60)
         return super().read()
 
     def release_all(self) -> None:
-        for e in self.release.values():
+        for e in self.release:
             e.set()
 
 
 def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listener):
-    # The second hang comes late enough (120 frames, ~0.6 s at full speed) for several
-    # pings to have gone out before it, however fast the machine.
-    source = HangingVideo(videos / CLIP, hang_at=(1, 120))
+    source = HangingVideo(videos / CLIP)
     recorder = Recorder()
     cfg = make_config(tmp_path / "logs", videos / CLIP)
     monitor = Monitor(cfg, source=source, sinks=[recorder],
@@ -287,12 +291,16 @@ def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listen
     thread = run_in_thread(monitor)
     try:
         # Stuck on the very first frame: not ready yet, so nothing at all is sent.
-        assert source.hung[1].wait(60), "the monitor never read a frame"
+        assert source.hung[0].wait(60), "the monitor never read a frame"
         time.sleep(1.0)
         assert listener.fields() == []
-        source.release[1].set()
+        source.release[0].set()
 
-        assert source.hung[120].wait(60), "the monitor did not reach frame 120"
+        # Hang again once several pings went out (however fast the machine runs frames).
+        wait_for(lambda: sum(m == "WATCHDOG=1" for _, m in listener.snapshot()) >= 2, 10,
+                 "pings while frames flow")
+        source.hang_soon.set()
+        assert source.hung[1].wait(60), "the monitor did not hang a second time"
         time.sleep(0.5)                     # datagrams sent just before the hang arrive
         before = listener.snapshot()        # every datagram sent before the hang started
         assert before[0][1] == "READY=1"
@@ -302,10 +310,11 @@ def test_watchdog_pings_stop_while_the_frame_loop_hangs(tmp_path, videos, listen
         # Hung for 4 x WATCHDOG_USEC: systemd would have killed it; not a single ping went out.
         time.sleep(4 * WATCHDOG_USEC / 1e6)
         assert listener.snapshot() == before
-        assert recorder.frames == frames == 119
+        # Read ahead: the loop has every frame read before the hang, none after it.
+        assert recorder.frames == frames == source.hung_at - 1
 
         hang_ended = time.time()
-        source.release[120].set()
+        source.release[1].set()
         wait_for(lambda: any(t > hang_ended and m == "WATCHDOG=1"
                              for t, m in listener.snapshot()), 10, "pings after the hang")
     finally:

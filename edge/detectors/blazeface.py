@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .anchors import ssd_anchor_centers
-from .base import Detection, FaceDetector
+from .base import Detection, FaceDetector, frame_region
 from .errors import DetectorModelError
 from .nms import weighted_nms
 from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
@@ -146,8 +146,11 @@ class BlazeFaceDetector(FaceDetector):
         del tensor  # LiteRT refuses to invoke while a view of its buffers is alive
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        region = frame_region(frame_bgr, self.roi)
+        if region is None:
+            return []
+        x0, y0, x1, y1 = region
         fh, fw = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = roi_pixels(self.roi, fw, fh)
         self._letterbox(frame_bgr[y0:y1, x0:x1])
         self._interp.invoke()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import Detection, FaceDetector
+from .base import Detection, FaceDetector, frame_region
 from .errors import DetectorModelError
 from .roi import WHOLE_FRAME, Roi, check_roi, roi_pixels
 
@@ -50,8 +50,11 @@ class HaarDetector(FaceDetector):
         self._gray: np.ndarray | None = None  # reused while the ROI size stays the same
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        region = frame_region(frame_bgr, self.roi)
+        if region is None:
+            return []
+        x0, y0, x1, y1 = region
         fh, fw = frame_bgr.shape[:2]
-        x0, y0, x1, y1 = roi_pixels(self.roi, fw, fh)
         img = frame_bgr[y0:y1, x0:x1]
         if self._gray is None or self._gray.shape != img.shape[:2]:
             self._gray = np.empty(img.shape[:2], np.uint8)

@@ -2,13 +2,14 @@
 out, in LiteRT. The host's LOSO int8 check runs through this same class."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..classifier import ModelError, load_interpreter
+from ..classifier import (ModelError, check_labels, check_number, check_size, first_line,
+                          load_interpreter, read_sidecar)
+from ..sources.base import display
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,21 @@ class FlowSidecar:
 
     @classmethod
     def load(cls, path: Path) -> "FlowSidecar":
+        d = read_sidecar(path, "the micro model's sidecar JSON")
         try:
-            d = json.loads(path.read_text())
-            return cls(tuple(d["labels"]), tuple(d["input_size"]), tuple(d["channels"]),
-                       float(d["pixel_scale"]), float(d["pixel_offset"]), d.get("sha256"))
-        except FileNotFoundError:
-            raise ModelError(f"{path}: the micro model's sidecar JSON is missing") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: not a valid micro model sidecar ({exc!r})") from None
+            channels = d.get("channels")
+            if not (isinstance(channels, list) and channels
+                    and all(isinstance(c, str) for c in channels)):
+                raise ValueError("channels: must be a list of names")
+            sha = d.get("sha256")
+            if sha is not None and not isinstance(sha, str):
+                raise ValueError("sha256: must be a string")
+            return cls(check_labels(d.get("labels")), check_size(d.get("input_size"), "input_size"),
+                       tuple(channels), check_number(d.get("pixel_scale"), "pixel_scale"),
+                       check_number(d.get("pixel_offset"), "pixel_offset"), sha)
+        except ValueError as exc:
+            raise ModelError(f"{display(str(path))}: not a valid micro model sidecar "
+                             f"({exc})") from None
 
 
 class FlowModel:
@@ -50,9 +58,13 @@ class FlowModel:
         self.sidecar, self.labels = sidecar, sidecar.labels
         inp = self.interpreter.get_input_details()[0]
         out = self.interpreter.get_output_details()[0]
+        name = display(str(path))
         if tuple(inp["shape"][1:]) != (*sidecar.input_size, len(sidecar.channels)):
-            raise ModelError(f"{path}: input is {tuple(inp['shape'][1:])}, the sidecar says "
+            raise ModelError(f"{name}: input is {tuple(inp['shape'][1:])}, the sidecar says "
                              f"{(*sidecar.input_size, len(sidecar.channels))}")
+        if len(out["shape"]) != 2 or out["shape"][1] != len(sidecar.labels):
+            raise ModelError(f"{name}: the model gives {tuple(out['shape'])} scores but its "
+                             f"sidecar names {len(sidecar.labels)} labels")
         self._in, self._out, self._dtype = inp["index"], out["index"], inp["dtype"]
         s, zp = inp["quantization"]
         # pixel -> model input in one affine step (int8: q = pixel * a + b)
@@ -60,6 +72,12 @@ class FlowModel:
                             else (sidecar.pixel_scale, sidecar.pixel_offset))
         self._out_q = out["quantization"]
         self._x = np.empty(inp["shape"], np.float32)
+        try:   # one real inference now, not at the first micro-expression
+            p = self.predict(np.full((*sidecar.input_size, len(sidecar.channels)), 128, np.uint8))
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{name}: fails on a flow image ({first_line(exc)})") from None
+        if p.shape != (len(self.labels),) or not np.all(np.isfinite(p)):
+            raise ModelError(f"{name}: gives {p.shape} scores, not {len(self.labels)}")
 
     def predict(self, flow: np.ndarray) -> np.ndarray:
         """One (H, W, 3) uint8 flow image -> (classes,) float32 probabilities."""

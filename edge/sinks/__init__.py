@@ -1,4 +1,5 @@
-"""Output stages behind one interface (``Sink``): the event log, LEDs, the console.
+"""Output stages behind one interface (``Sink``): the event log, LEDs, the console, the
+web page.
 
 Each sink has a config dataclass named after its TOML section (``SECTIONS``); ``make_sink``
 builds one. The GPIO sink is imported lazily so that importing this package never touches
@@ -9,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .base import Sink
+from .base import Pipeline, Sink, SinkError
 from .console import ConsoleConfig, ConsoleSink
 from .jsonlog import JsonLogConfig, JsonLogSink
 
@@ -18,9 +19,10 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "log": ("jsonlog", "JsonLogConfig", "JsonLogSink"),
     "gpio": ("gpio", "GpioConfig", "GpioSink"),
     "console": ("console", "ConsoleConfig", "ConsoleSink"),
+    "web": ("web", "WebConfig", "WebSink"),
 }
 
-__all__ = ["Sink", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",
+__all__ = ["Pipeline", "Sink", "SinkError", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",
            "JsonLogConfig", "JsonLogSink", "GpioConfig", "GpioSink"]
 
 

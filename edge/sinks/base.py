@@ -1,10 +1,42 @@
-"""The sink interface: every output (log file, LEDs, stdout, later the network) is one."""
+"""The sink interface: every output (log file, LEDs, stdout, the web page, MQTT) is one."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..events import Event, FrameResult
+
+
+class SinkError(RuntimeError):
+    """An output that cannot start (a folder that cannot be made, a port in use); the
+    message is one line for the person at the device."""
+
+
+class Pipeline(Protocol):
+    """What a running monitor offers its sinks (``Sink.start``): read-only facts, plus
+    requests the frame loop carries out between frames (never inside a sink's call)."""
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    @property
+    def cfg(self) -> Any:
+        """The whole validated configuration (``edge.config.Config``); read it, never change it."""
+
+    @property
+    def model_path(self) -> Path: ...
+
+    def model_info(self) -> dict[str, Any]:
+        """The model in use: file, labels, accuracy and the like from its sidecar."""
+
+    def health(self) -> dict[str, Any]:
+        """fps, source state, uptime, counters; cheap, safe from any thread."""
+
+    def switch_model(self, path: Path) -> None:
+        """Load ``path`` now (raises ``ModelError`` with a one-line reason, keeping the model
+        in use) and have the frame loop use it from its next frame."""
 
 
 class Sink(ABC):
@@ -13,8 +45,11 @@ class Sink(ABC):
 
     name = "sink"
 
+    def start(self, pipeline: Pipeline) -> None:
+        """Called once before the first frame. Default: nothing."""
+
     def update(self, result: FrameResult) -> None:
-        """Per-frame live state (LEDs, status). Default: nothing."""
+        """Per-frame live state (LEDs, the live picture). Default: nothing."""
 
     @abstractmethod
     def handle(self, events: Sequence[Event]) -> None:

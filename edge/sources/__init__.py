@@ -5,7 +5,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import EndOfStream, Frame, FrameSource, ResilientSource, SourceError
+import numpy as np
+
+from .base import (NO_FRAME, EndOfStream, Frame, FrameSource, ResilientSource, SourceError,
+                   SourceUnavailable)
 from .capture import CaptureThread
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "demo_pexels_wolfgang_langer.mp4"
@@ -15,9 +18,10 @@ SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "demo_pexels_wol
 class SourceConfig:
     """Section ``[source]``."""
     uri: str = field(default="auto", metadata={
-        "doc": "auto (Pi camera, else /dev/video0, else the bundled sample clip), picamera, "
-               "a USB camera index (0), a video file, an rtsp:// or http:// URL, or an image "
-               "file or folder"})
+        "doc": "auto (the Pi camera, else /dev/video0; with neither, a service waits for one, "
+               "and only `run` on a terminal with no config plays the bundled sample clip), "
+               "picamera, a USB camera index (0), a video file, an rtsp:// or http:// URL, or "
+               "an image file or folder"})
     width: int = field(default=640, metadata={"doc": "capture width (cameras)"})
     height: int = field(default=480, metadata={"doc": "capture height (cameras)"})
     fps: float = field(default=30.0, metadata={"doc": "capture frame rate (cameras)"})
@@ -30,8 +34,8 @@ class SourceConfig:
                "live camera keeps only the newest); 0: capture in the frame loop"})
 
     def __post_init__(self):
-        if self.width < 16 or self.height < 16:
-            raise ValueError(f"width/height: {self.width}x{self.height} is too small")
+        if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
+            raise ValueError(f"width/height: {self.width}x{self.height} is outside 16..8192")
         if not 0 < self.fps <= 240:
             raise ValueError(f"fps: {self.fps} is outside 0..240")
         if not 0 <= self.read_ahead <= 16:
@@ -41,17 +45,71 @@ class SourceConfig:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def resolve_auto() -> str:
+def find_camera() -> str | None:
+    """The camera ``auto`` means: the Pi camera, else /dev/video0 (None: neither)."""
     from . import picamera
     if picamera.available():
         return "picamera"
     if os.path.exists("/dev/video0"):
         return "0"
-    return str(SAMPLE_CLIP)
+    return None
 
 
-def create_source(cfg: SourceConfig) -> FrameSource:
-    uri = resolve_auto() if cfg.uri == "auto" else cfg.uri
+def resolve_auto(demo: bool = True) -> str:
+    """The camera, else the sample clip when ``demo`` allows it, else "camera" (wait)."""
+    return find_camera() or (str(SAMPLE_CLIP) if demo else "camera")
+
+
+class AutoCamera(FrameSource):
+    """``auto`` with no camera yet: looks for one at each (re)open, so a service started
+    before its camera is plugged in (or detected) waits for it instead of inventing data."""
+    name = "camera (auto)"
+    live = True
+
+    def __init__(self, cfg: SourceConfig):
+        self.cfg = cfg
+        self.inner: FrameSource | None = None
+        self._keep = 0
+
+    def open(self) -> None:
+        uri = find_camera()
+        if uri is None:
+            raise SourceUnavailable("no camera found (no Pi camera, no /dev/video0)")
+        inner = _create(uri, self.cfg)
+        inner.keep_frames(self._keep)
+        inner.open()
+        self.inner, self.name, self.fps = inner, inner.name, inner.fps
+
+    def read(self) -> np.ndarray:
+        if self.inner is None:
+            raise SourceUnavailable("no camera found")
+        return self.inner.read()
+
+    def keep_frames(self, n: int) -> None:
+        self._keep = n
+
+    def close(self) -> None:
+        if self.inner is not None:
+            inner, self.inner = self.inner, None
+            inner.close()
+
+
+def create_source(cfg: SourceConfig, *, demo: bool = True) -> FrameSource:
+    """The source ``cfg`` names. ``demo``: may ``auto`` with no camera play the bundled
+    sample clip (only for a person trying it out: ``cli.demo_allowed``)? If not, it waits
+    for a camera."""
+    if cfg.uri != "auto":
+        return _create(cfg.uri, cfg)
+    uri = resolve_auto(demo)
+    if uri == "camera":
+        return AutoCamera(cfg)
+    src = _create(uri, cfg)
+    if uri == str(SAMPLE_CLIP):
+        src.name = f"sample clip {SAMPLE_CLIP.name} (not a camera)"
+    return src
+
+
+def _create(uri: str, cfg: SourceConfig) -> FrameSource:
     if uri == "picamera":
         from .picamera import PiCameraSource
         return PiCameraSource(cfg.width, cfg.height, cfg.fps)
@@ -65,4 +123,5 @@ def create_source(cfg: SourceConfig) -> FrameSource:
 
 
 __all__ = ["SourceConfig", "create_source", "CaptureThread", "Frame", "FrameSource",
-           "ResilientSource", "SourceError", "EndOfStream", "SAMPLE_CLIP"]
+           "ResilientSource", "SourceError", "SourceUnavailable", "EndOfStream", "NO_FRAME",
+           "SAMPLE_CLIP", "AutoCamera", "find_camera"]

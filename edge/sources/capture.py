@@ -11,15 +11,17 @@ through a small queue:
 
 The systemd watchdog is fed by the frame loop, never by this thread: while the loop waits,
 it pings only when the capture thread shows signs of life (a frame, or a tick of its
-reconnect backoff), so a wedged camera driver still stops the pings.
+reconnect backoff), so a wedged camera driver still stops the pings. While the source is
+down it returns ``NO_FRAME`` every ``idle_s`` (see ``ResilientSource``).
 """
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable
 
-from .base import Frame, ResilientSource
+from .base import NO_FRAME, Frame, ResilientSource
 
 _END = object()       # the source ended (or was stopped)
 _POLL_S = 0.1         # how often a waiting frame loop looks at should_stop / liveness
@@ -56,6 +58,9 @@ class CaptureThread:
                 frame = self.source.next(self._stop.is_set, self._beat)
                 if frame is None:
                     break
+                if frame is NO_FRAME:        # down: the frame loop keeps time on its own
+                    self._beat()
+                    continue
                 self._put(frame)
         except BaseException as exc:  # handed to the frame loop, which raises it
             self._put(exc)
@@ -83,6 +88,7 @@ class CaptureThread:
              alive: Callable[[], None] = lambda: None) -> Frame | None:
         """The next frame, or None at the end of the source or once ``should_stop()``.
         Errors raised in the capture thread are raised here."""
+        waited_since = time.monotonic()
         while not should_stop():
             try:
                 item = self._queue.get(timeout=_POLL_S)
@@ -90,6 +96,9 @@ class CaptureThread:
                 if self._beats != self._seen_beats:   # no frame, but capture is alive
                     self._seen_beats = self._beats
                     alive()
+                if self.source.state != "live" and \
+                        time.monotonic() - waited_since >= self.source.idle_s:
+                    return NO_FRAME
                 continue
             if item is _END:
                 self._queue.put_nowait(_END)          # later calls end too

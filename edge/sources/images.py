@@ -1,27 +1,144 @@
-"""Still images: a list of files or a folder of them, one frame each."""
+"""Still images: a list of files or a folder of them, one frame each.
+
+``read_image`` is the one way this project reads a picture (``run`` on a folder, and
+``classify``): any file name, only regular files, and never a decoded bitmap larger than
+the pipeline needs, so a huge still does not take the device's memory.
+"""
 from __future__ import annotations
 
+import os
+import stat
+import struct
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .base import EndOfStream, FrameSource, SourceError
+from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, display, fit_size,
+                   frame_problem)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# A colour bitmap larger than this is decoded in gray (a third of the memory): OpenCV can
+# shrink only JPEGs while decoding them.
+MAX_COLOR_PIXELS = 24_000_000
+_JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
-        elif p.is_file():
+            try:
+                out += sorted(f for f in p.iterdir()
+                              if f.suffix.lower() in IMAGE_EXTS and not f.is_dir())
+            except OSError as exc:
+                raise SourceError(f"{display(str(p))}: cannot list the folder "
+                                  f"({exc.strerror})") from None
+        elif p.exists():
             out.append(p)
         else:
-            raise SourceError(f"{p}: no such image or folder")
+            raise SourceError(f"{display(str(p))}: no such image or folder")
     return out
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, without decoding; None otherwise."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:            # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):   # start of frame
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    return None
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A BGR uint8 picture fitted within ``MAX_SIDE``; ``SourceError`` with one line when
+    it cannot be one."""
+    name = display(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # a FIFO: no hang
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(f"{name}: not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise SourceError(f"{name}: {st.st_size / 1e6:.0f} MB is too large for an image")
+        try:
+            head = os.pread(fd, _HEADER_BYTES, 0)
+        except OSError as exc:
+            raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
+        flags = _decode_flags(head)
+        try:   # OpenCV reads the file itself (no copy of it here), by our descriptor
+            image = cv2.imread(f"/proc/self/fd/{fd}", flags)
+        except cv2.error:
+            image = None
+    finally:
+        os.close(fd)
+    return _finish(image, name)
+
+
+def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
+    """``read_image`` for bytes already in memory (an upload): the same decoding, size
+    limits and one-line errors."""
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"{name}: {len(data) / 1e6:.0f} MB is too large for an image")
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buf, _decode_flags(data[:_HEADER_BYTES])) if len(buf) else None
+    except cv2.error:
+        image = None
+    return _finish(image, name)
+
+
+def _finish(image: np.ndarray | None, name: str) -> np.ndarray:
+    if image is None:
+        raise SourceError(f"{name}: not a readable image")
+    if image.ndim == 2:
+        image = cv2.cvtColor(_fit(image), cv2.COLOR_GRAY2BGR)
+    image = _fit(image)
+    problem = frame_problem(image)
+    if problem is not None:
+        raise SourceError(f"{name}: {problem}")
+    return image
+
+
+_HEADER_BYTES = 256 * 1024   # JPEG metadata (EXIF, thumbnails) may come before its size
+
+
+def _decode_flags(head: bytes) -> int:
+    """How to decode so that no bitmap larger than needed is ever made."""
+    size = header_size(head)
+    if size is None or max(size) <= MAX_SIDE:
+        return cv2.IMREAD_COLOR
+    if head[:2] == b"\xff\xd8":    # libjpeg decodes at 1/2, 1/4 or 1/8 directly
+        factor = max((f for f in _JPEG_REDUCED if max(size) / f >= MAX_SIDE), default=None)
+        return _JPEG_REDUCED[factor] if factor else cv2.IMREAD_COLOR
+    return cv2.IMREAD_GRAYSCALE if size[0] * size[1] > MAX_COLOR_PIXELS else cv2.IMREAD_COLOR
+
+
+def _fit(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = fit_size(w, h)
+    return image if size == (w, h) else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 class ImageSource(FrameSource):
@@ -29,7 +146,7 @@ class ImageSource(FrameSource):
 
     def __init__(self, paths: list[str | Path], loop: bool = False):
         self.paths = image_files(paths)
-        self.name = str(paths[0]) if len(paths) == 1 else f"{len(self.paths)} images"
+        self.name = display(str(paths[0])) if len(paths) == 1 else f"{len(self.paths)} images"
         self.loop = loop
         self.current: Path | None = None
         self._i = 0
@@ -37,6 +154,8 @@ class ImageSource(FrameSource):
     def open(self) -> None:
         if not self.paths:
             raise SourceError(f"{self.name}: no images")
+        if len(self.paths) == 1 and not self.loop:   # one picture: unusable is an error
+            read_image(self.paths[0])
 
     def read(self) -> np.ndarray:
         if self._i >= len(self.paths):
@@ -45,10 +164,7 @@ class ImageSource(FrameSource):
             self._i = 0
         self.current = self.paths[self._i]
         self._i += 1
-        img = cv2.imread(str(self.current), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"{self.current}: not a readable image")
-        return img
+        return read_image(self.current)
 
     def timestamp(self) -> float:
         return time.time()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FrameSource, SourceError
+from .base import FrameSource, SourceError, SourceUnavailable
 
 
 class PiCameraSource(FrameSource):
@@ -29,14 +29,14 @@ class PiCameraSource(FrameSource):
             cam.configure(config)
             cam.start()
         except (RuntimeError, IndexError, OSError) as exc:
-            raise SourceError(f"no Pi camera found or it is busy ({exc})") from None
+            raise SourceUnavailable(f"no Pi camera found or it is busy ({exc})") from None
         self.cam = cam
 
     def read(self) -> np.ndarray:
         try:
             return self.cam.capture_array("main")
         except Exception as exc:  # picamera2 raises assorted errors when the camera drops
-            raise SourceError(f"picamera read failed ({exc})") from None
+            raise SourceUnavailable(f"picamera read failed ({exc})") from None
 
     def close(self) -> None:
         if self.cam is not None:

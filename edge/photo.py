@@ -1,0 +1,42 @@
+"""One still photo: its faces and their emotions, and a copy with them drawn on it.
+
+The same code serves ``emotion-edge classify`` and the web page's photo panel, so a photo
+gets the same answer from both.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .classifier import FaceClassifier
+from .detectors.base import FaceDetector
+
+
+def classify_image(image: np.ndarray, detector: FaceDetector,
+                   classifier: FaceClassifier) -> list[dict[str, Any]]:
+    """``[{"box": [x, y, w, h], "emotion": label, "scores": {label: p}}]`` for a BGR image."""
+    boxes = [d.box for d in detector.detect(image)]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    probs = classifier.classify(gray, boxes)
+    return [{"box": list(map(int, b)), "emotion": classifier.labels[int(p.argmax())],
+             "scores": {lab: round(float(v), 4) for lab, v in zip(classifier.labels, p)}}
+            for b, p in zip(boxes, probs)]
+
+
+def annotate(image: np.ndarray, faces: list[dict[str, Any]],
+             colours: dict[str, tuple[int, int, int]] | None = None) -> None:
+    """Draw each face's box and label onto ``image`` (BGR, in place)."""
+    for f in faces:
+        x, y, w, h = f["box"]
+        colour = (colours or {}).get(f["emotion"], (0, 200, 0))
+        cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
+        label = f"{f['emotion']} {max(f['scores'].values()):.2f}"
+        cv2.putText(image, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, w / 250), colour, 1 + w // 200, cv2.LINE_AA)
+
+
+def bgr_colours(colours: dict[str, list[float]]) -> dict[str, tuple[int, int, int]]:
+    """LED colours (r, g, b in 0..1, as in ``[gpio] colours``) as OpenCV's BGR."""
+    return {k: (int(b * 255), int(g * 255), int(r * 255)) for k, (r, g, b) in colours.items()}

@@ -1,0 +1,68 @@
+"""Runs the web app with uvicorn in a thread of its own, on a socket bound up front (so a
+port in use is one clear line at start, and port 0 gives a free port)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+
+from ..sinks.base import Pipeline, SinkError
+from ..sinks.web import WebConfig
+from .hub import LiveHub
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
+        import uvicorn
+
+        from .app import create_app
+
+        self.cfg, self.hub = cfg, hub
+        self.app = create_app(cfg, hub, pipeline)
+        self.sock = self._listen(cfg.bind, cfg.port)
+        self.port = self.sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, lifespan="off", log_level="warning", access_log=False,
+            timeout_graceful_shutdown=1, ws="none"))
+        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+
+    @staticmethod
+    def _listen(host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            raise SinkError(f"[web] cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+        sock.set_inheritable(True)
+        return sock
+
+    def _run(self) -> None:
+        async def serve():
+            self.hub.attach(asyncio.get_running_loop())
+            await self._server.serve(sockets=[self.sock])
+        try:
+            asyncio.run(serve())
+        except Exception as exc:   # the page is gone, the monitor goes on: say so once
+            log.error("the web page stopped: %s", exc)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        end = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < end:
+            time.sleep(0.01)
+        if not self._server.started:
+            raise SinkError(f"[web] the page did not start on {self.cfg.bind}:{self.port}")
+
+    def stop(self) -> None:
+        self.hub.closed = True           # live streams end, so shutdown need not wait
+        self._server.should_exit = True
+        self._thread.join(5.0)
+        self.sock.close()
