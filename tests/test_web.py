@@ -157,7 +157,7 @@ def test_a_photo_gets_the_same_answer_as_classify_and_a_corrupt_one_a_message(
     want = [(f["emotion"], ", ".join(map(str, f["box"]))) for f in expected["faces"]]
     assert want, "the scene photo should have faces"
     assert [(e, text.split(" at ")[1]) for e, text in faces] == want
-    assert "not an image" in message
+    assert "not a readable image" in message
 
 
 def test_upload_limits_and_strict_headers(tmp_path, videos):

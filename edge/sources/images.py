@@ -93,6 +93,23 @@ def read_image(path: str | Path) -> np.ndarray:
             image = None
     finally:
         os.close(fd)
+    return _finish(image, name)
+
+
+def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
+    """``read_image`` for bytes already in memory (an upload): the same decoding, size
+    limits and one-line errors."""
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"{name}: {len(data) / 1e6:.0f} MB is too large for an image")
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buf, _decode_flags(data[:_HEADER_BYTES])) if len(buf) else None
+    except cv2.error:
+        image = None
+    return _finish(image, name)
+
+
+def _finish(image: np.ndarray | None, name: str) -> np.ndarray:
     if image is None:
         raise SourceError(f"{name}: not a readable image")
     if image.ndim == 2:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -33,6 +32,8 @@ from starlette.staticfiles import StaticFiles
 from ..classifier import ClassifierConfig, FaceClassifier, ModelError
 from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline
+from ..sources import SourceError
+from ..sources.images import decode_image
 from ..sinks.web import WebConfig
 from .history import LogFiles
 from .hub import LiveHub
@@ -266,9 +267,10 @@ class PhotoDesk:
     def classify(self, data: bytes, colours: dict) -> dict[str, Any]:
         if not data:
             raise PhotoError("no photo in the request")
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if image is None or image.ndim != 3 or min(image.shape[:2]) < 8:
-            raise PhotoError("not an image this page can read (JPEG, PNG, BMP, WebP ...)")
+        try:   # the same decoding and size limits as `emotion-edge classify`
+            image = decode_image(data, "the photo")
+        except SourceError as exc:
+            raise PhotoError(f"{exc} (JPEG, PNG, BMP, WebP ...)") from None
         with self._lock:
             detector, classifier = self._tools()
             faces = classify_image(image, detector, classifier)
