@@ -372,3 +372,21 @@ def test_kill_9_publishes_the_last_will_and_birth_reannounces(tmp_path, broker, 
     late.wait_for(lambda: late.messages, 5, "the retained status")
     late.stop()
     assert late.messages[-1].payload == b"offline" and late.messages[-1].retain
+
+
+def test_the_health_panel_shows_the_broker_connection(tmp_path, broker, videos):
+    """The MQTT output reports its own counters through Monitor.health() (what the web
+    page's health panel shows): every summary acknowledged, nothing dropped."""
+    from edge import config
+    from edge.pipeline import Monitor
+
+    cfg = config.load(write_config(tmp_path / "c.toml", broker.port, summary_interval=0.5),
+                      {"source": {"uri": str(videos / "pyfeat_single_face.mp4"), "realtime": False},
+                       "log": {"dir": str(tmp_path / "logs")}})
+    monitor = Monitor(cfg)
+    monitor.run()
+    mqtt_health = monitor.health()["outputs"]["mqtt"]
+    summaries = len(logged(tmp_path / "logs", "summary"))
+    assert mqtt_health["broker"] == f"127.0.0.1:{broker.port}"
+    assert mqtt_health["published"] == summaries >= 3            # every summary, acknowledged
+    assert mqtt_health["spool dropped"] == mqtt_health["queue dropped"] == 0

@@ -146,6 +146,14 @@ class MqttSink(Sink):
         self.publisher.start()
         self._started = True
 
+    def health(self) -> dict:
+        p, spool = self.publisher, self.spool
+        return {"broker": f"{p.broker.host}:{p.broker.port}",
+                "state": "connected" if p.connected else "not connected",
+                "published": p.published, "connect failures": p.connect_failures,
+                "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
+                **({"last error": p.last_error} if p.last_error and not p.connected else {})}
+
     def handle(self, events: Sequence[Event]) -> None:
         kinds = self._kinds
         for e in events:
