@@ -378,7 +378,7 @@ step_config() {
 	step "config" "wrote $ETC/config.toml (all defaults; edit it to change settings)"
 }
 
-# The unit has no network (PrivateNetwork=yes); outputs that need some ([web]) get a
+# The unit has no network (PrivateNetwork=yes); outputs that need some ([web], [mqtt]) get a
 # drop-in that opens just that, computed from the config by systemd/network_dropin.py.
 step_network() {
 	local want tmp
@@ -388,6 +388,7 @@ step_network() {
 		if [[ -f $DROPIN ]]; then
 			rm -f "$DROPIN"
 			step "network" "no output needs the network: removed $DROPIN"
+			if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
 			UNIT_CHANGED=1
 		else
 			step "network" "nothing to do (no output needs the network: PrivateNetwork=yes)"
@@ -399,6 +400,8 @@ step_network() {
 	install -d -m 0755 "$(dirname "$DROPIN")"
 	if copy_if_changed "$tmp" "$DROPIN" 0644; then
 		step "network" "installed $DROPIN ($(grep -c '^IPAddressAllow=' "$tmp") allow rule(s))"
+		# A changed drop-in takes effect only after a reload (the restart alone keeps the old one).
+		if [[ -n $ROOT || $SYSTEMD_UP == 1 ]]; then run systemctl daemon-reload; fi
 		UNIT_CHANGED=1
 	else
 		step "network" "nothing to do ($DROPIN is current)"

@@ -225,6 +225,12 @@ def cmd_tail(args) -> int:
     return tail.run(args)
 
 
+def cmd_fleet(args) -> int:
+    from .mqtt.fleet import run
+
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     import runpy
     bench = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
@@ -299,6 +305,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                                       description=tail.DESCRIPTION)
     tail.add_arguments(p)
     p.set_defaults(func=cmd_tail)
+
+    p = subs["fleet"] = sub.add_parser(
+        "fleet", help="every monitor on an MQTT broker: a live table (or --json)")
+    from .mqtt.fleet import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_fleet)
 
     # Its options are bench/pipeline.py's own (`emotion-edge bench --help` shows them).
     p = subs["bench"] = sub.add_parser("bench", add_help=False,

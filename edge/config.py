@@ -24,6 +24,7 @@ from .micro import MicroConfig
 from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
+from .sinks.mqtt import MqttConfig
 from .sinks.web import WebConfig
 from .sources import SourceConfig
 from .tracker import TrackerConfig
@@ -67,6 +68,7 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     web: WebConfig = field(default_factory=WebConfig)
     micro: MicroConfig = field(default_factory=MicroConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 SECTIONS: dict[str, type] = {f.name: f.type if isinstance(f.type, type) else

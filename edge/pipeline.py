@@ -139,7 +139,8 @@ class Monitor:
                            "down_since": getattr(src, "down_since", None)},
                 "bad_frames": src.bad_frames, "source_failures": src.failures,
                 "dropped_frames": self.capture.dropped if self.capture else 0,
-                "events": st.events}
+                "events": st.events,
+                "outputs": {s.name: h for s in self.sinks if (h := s.health())}}
 
     def switch_model(self, path: Path) -> None:
         """Load ``path`` here (the caller's thread; a bad model raises ``ModelError`` and

@@ -6,12 +6,16 @@
 The unit itself has PrivateNetwork=yes (no network at all). With ``[web] enabled`` the
 page must be reachable: from this device only (a loopback bind: ``localhost``), or from
 the local network (any other bind: the private address ranges a school or shop LAN uses).
+With ``[mqtt] enabled`` the broker must be: its address, or for a host name what it
+resolves to now and the DNS servers in /etc/resolv.conf (run install.sh again when the
+broker's address changes).
 Prints nothing when the config needs no network. Standard library only: install.sh runs
 it with the system's python3, before (or without) the venv.
 """
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import tomllib
 
@@ -38,8 +42,29 @@ def web_allow(web: dict) -> list[str]:
     return ["localhost"] if loopback else ["localhost", LAN]
 
 
+def mqtt_allow(mqtt: dict, resolv: str = "/etc/resolv.conf") -> list[str]:
+    host = str(mqtt.get("host", "")).strip()
+    if not mqtt.get("enabled", False) or not host:
+        return []
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        found = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+    except OSError:
+        raise ValueError(f"[mqtt] host {host}: cannot resolve it here; use the broker's IP "
+                         "address or fix DNS, then run install.sh again") from None
+    try:
+        with open(resolv) as f:
+            dns = [w[1] for w in (line.split() for line in f) if len(w) > 1 and w[0] == "nameserver"]
+    except OSError:
+        dns = []
+    return found + dns
+
+
 def dropin(config: dict, path: str) -> str:
-    allow = web_allow(config.get("web", {}))
+    allow = web_allow(config.get("web", {})) + mqtt_allow(config.get("mqtt", {}))
     if not allow:
         return ""
     lines = [f"IPAddressAllow={a}" for a in dict.fromkeys(allow)]
@@ -58,7 +83,11 @@ def main(argv: list[str]) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         print(f"network_dropin.py: {argv[1]}: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(dropin(config, argv[1]))
+    try:
+        sys.stdout.write(dropin(config, argv[1]))
+    except ValueError as exc:
+        print(f"network_dropin.py: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -56,6 +56,8 @@ def test_sinks_see_the_picture_read_only_and_the_frame_events(tmp_path, videos):
     assert rec.handled[0] == "started" and rec.handled[-1] == "stopped"
     health = monitor.health()
     assert health["frames"] == stats.frames and health["source"]["name"]
+    log = health["outputs"]["log"]                 # each output reports its own counters
+    assert log["lines written"] == len(read_log(tmp_path)) and log["dropped"] == 0
     info = monitor.model_info()
     assert info["labels"] == list(monitor.labels) and info["val"]["int8_accuracy"] > 0.8
 

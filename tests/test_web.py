@@ -88,6 +88,7 @@ def test_live_view_agrees_with_the_log_and_the_chart_with_the_summaries(tmp_path
     assert len(set(pictures)) >= 10, pictures          # the picture moves
     assert n_log >= 4 and n_log <= n_chart <= n_log + 1
     assert "pyfeat_WolfgangLanger_Pexels.mp4 (file)" in health
+    assert "lines written:" in health and "file: " in health       # the log's own counters
     records = read_log(tmp_path / "logs")
     with_faces = [s for s in samples if s["faces"]]
     assert len(with_faces) >= 15, samples

@@ -80,20 +80,14 @@ def _loso(args) -> int:
     from . import flowset, loso
     _threads(args.threads)
     fs = flowset.load_flowset(args.data)
-    cfg = _recipe(args)
-    run, run8 = loso.run_flow_net(fs, cfg, _seeds(args.seeds), args.cache,
-                                  _seeds(args.int8_seeds))
-    floor = loso.summarize(fs, loso.run_logreg(fs, args.cache))
-    flt = loso.summarize(fs, run)
     seeds, seeds8 = _seeds(args.seeds), _seeds(args.int8_seeds)
-    q = loso.summarize(fs, run8) if run8 else None
-    qf = loso.summarize(fs, loso.LosoRun(
-        f"{run.name}, seed {','.join(map(str, seeds8))} (int8 reference)",
-        [run.probs[seeds.index(s)] for s in seeds8 if s in seeds])) if run8 else None
-    print(loso.table([floor, flt] + ([qf, q] if q else [])))
+    res = loso.run_flow_net(fs, _recipe(args), seeds, args.cache, seeds8)
+    md, figs = loso.report(fs, res, loso.run_logreg(fs, args.cache), seeds, seeds8)
+    print(md)
+    print(json.dumps(figs.get("nested_choices", {})))
     if args.figures:
         args.figures.parent.mkdir(parents=True, exist_ok=True)
-        args.figures.write_text(json.dumps(loso.figures(floor, flt, q, seeds, qf), indent=2) + "\n")
+        args.figures.write_text(json.dumps(figs, indent=2) + "\n")
     return 0
 
 
@@ -110,11 +104,18 @@ def _train(args) -> int:
         model = keras.models.load_model(args.from_keras)
         keras_path = args.from_keras
     else:
-        model = ensemble(train_final(fs.x, fs.y, cfg, _seeds(args.seeds), groups=fs.subject))
+        models, choices = train_final(fs.x, fs.y, cfg, _seeds(args.seeds), groups=fs.subject,
+                                      dataset=fs.dataset)
+        model = ensemble(models)
         keras_path.parent.mkdir(parents=True, exist_ok=True)
         model.save(keras_path)
     extra = {"keras_file": keras_path.name, "recipe": cfg.key(), "seeds": list(_seeds(args.seeds)),
              "trained_on": f"all {len(fs)} clips of {len(set(fs.subject))} subjects"}
+    if not args.from_keras:
+        how = ("chosen by 2-fold grouped CV over the subjects (nested)" if cfg.nested else
+               "the fixed recipe: last epoch, plain mean")
+        extra["epoch_and_cnn_weight"] = {"how": how, "per_seed": [[e, w] for e, w in choices]}
+        print(f"epoch, CNN weight ({how}): {choices}")
     if args.loso:
         extra["loso"] = json.loads(args.loso.read_text())
     check = quantize_flow(model, args.output, fs, extra=extra)

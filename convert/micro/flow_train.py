@@ -44,6 +44,10 @@ class FlowTrainConfig:
                "by grouped CV on the training subjects (convert.micro.linear_view)"})
     tta: bool = field(default=False, metadata={
         "doc": "LOSO predictions average each clip and its mirror (u sign-flipped)"})
+    nested: bool = field(default=False, metadata={
+        "doc": "the recipe's result is the nested choice of epoch snapshot and CNN weight "
+               "(2-fold grouped CV on the training subjects, convert.micro.nested) instead of "
+               "the last epoch and a plain mean; LOSO reports both either way"})
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -62,8 +66,9 @@ class FlowTrainConfig:
             raise ValueError(f"label_smoothing: {self.label_smoothing} is outside 0..1")
 
     def key(self) -> str:
-        """A stable description of this recipe (names the result cache)."""
-        return "-".join(f"{k}={v}" for k, v in asdict(self).items())
+        """A stable description of this recipe (names the result cache). ``nested`` is left
+        out: it only changes which of the cached predictions is the result."""
+        return "-".join(f"{k}={v}" for k, v in asdict(self).items() if k != "nested")
 
 
 def class_weights(y: np.ndarray, mode: str, k: int = len(flowset.CLASSES)) -> np.ndarray:
@@ -151,9 +156,10 @@ class StackedFlowNets:
         return loss / self.n
 
     def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray, seed: int,
-            log=None) -> list[float]:
+            log=None, on_epoch=None) -> list[float]:
         """Train on uint8 clips ``x``; ``weight`` (N, n) masks each fold's clips. Returns the
-        mean loss per epoch."""
+        mean loss per epoch. ``on_epoch(e)`` is called after epoch e (1-based), e.g. to keep
+        a ``state()`` snapshot or per-epoch predictions."""
         import tensorflow as tf
 
         tf.random.set_seed(self._tf_seed)
@@ -172,7 +178,13 @@ class StackedFlowNets:
             losses.append(total / math.ceil(len(x) / cfg.batch_size))
             if log:
                 log(f"epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.4f}")
+            if on_epoch:
+                on_epoch(epoch + 1)
         return losses
+
+    def state(self) -> list[np.ndarray]:
+        """A copy of every weight (to rebuild a model at this epoch with ``keras_model``)."""
+        return [p.numpy().copy() for p in self.params]
 
     def predict(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
         """(N, n, classes) probabilities of every stacked model for uint8 clips ``x``;
@@ -185,44 +197,77 @@ class StackedFlowNets:
                for i in range(0, len(x), 128)]
         return np.concatenate(out)
 
-    def keras_model(self, j: int, linear: LinearView | None = None):
+    def keras_model(self, j: int, linear: LinearView | None = None,
+                    state: list[np.ndarray] | None = None, cnn_weight: float = 0.5):
         """Stacked model ``j`` as a plain ``micro_flow_net`` Keras model (to save, quantize),
-        with ``linear`` as its linear branch if given."""
+        with ``linear`` as its linear branch if given, weighted ``1 - cnn_weight``; ``state``:
+        the weights of an earlier epoch (``state()``) instead of the current ones."""
         from ..zoo import micro_flow_net as zoo
 
+        linear = linear if cnn_weight < 1.0 else None
         model = zoo.build(self.k, width=self.w, dropout=self.cfg.dropout, center=self.cfg.center,
-                          linear_pool=linear.pool if linear else 0)
+                          linear_pool=linear.pool if linear else 0,
+                          cnn_weight=cnn_weight if linear else 1.0)
         if linear:
             model.get_layer("linear").set_weights(linear.keras_weights())
+        if cnn_weight == 0.0 and linear:
+            return model                        # the linear view alone
+        ps = state if state is not None else self.state()
+        n = len(zoo.CHANNELS)
+        conv_k, conv_b, dense_k, dense_b = ps[:n], ps[n:2 * n], ps[2 * n], ps[2 * n + 1]
         sl = slice(j * self.w, (j + 1) * self.w)
         for i, c in enumerate(zoo.CHANNELS):
-            model.get_layer(f"{c}_conv").set_weights([self.conv_k[i].numpy()[..., sl],
-                                                      self.conv_b[i].numpy()[sl]])
-        model.get_layer("scores").set_weights([self.dense_k.numpy()[j], self.dense_b.numpy()[j]])
+            model.get_layer(f"{c}_conv").set_weights([conv_k[i][..., sl], conv_b[i][sl]])
+        model.get_layer("scores").set_weights([dense_k[j], dense_b[j]])
         return model
 
 
 def loso_weights(y: np.ndarray, fold: np.ndarray, n_folds: int, mode: str) -> np.ndarray:
     """(N, n_folds): the class weight of clip i in fold k's loss, 0 where clip i is fold k's
     test subject; class weights come from each fold's own training clips."""
-    w = np.zeros((len(y), n_folds), np.float32)
-    for k in range(n_folds):
-        train = fold != k
-        w[train, k] = class_weights(y[train], mode)[y[train]]
+    return mask_weights(y, np.stack([fold != k for k in range(n_folds)]), mode)
+
+
+def mask_weights(y: np.ndarray, train: np.ndarray, mode: str) -> np.ndarray:
+    """(N, n): the class weight of clip i in model j's loss where ``train[j, i]``, else 0;
+    class weights come from each model's own training clips."""
+    w = np.zeros((len(y), len(train)), np.float32)
+    for j, m in enumerate(train):
+        w[m, j] = class_weights(y[m], mode)[y[m]]
     return w
 
 
 def train_final(x: np.ndarray, y: np.ndarray, cfg: FlowTrainConfig, seeds: tuple[int, ...],
-                log=None, groups: np.ndarray | None = None):
-    """Models trained on every clip (one per seed), as plain Keras models; ``groups`` (the
-    subjects) are needed for the linear view's grouped CV."""
-    if cfg.linear and groups is None:
-        raise ValueError("linear: train_final needs the subjects (groups) to choose the view")
-    out = []
+                log=None, groups: np.ndarray | None = None, dataset: np.ndarray | None = None
+                ) -> tuple[list, list[tuple[int, float]]]:
+    """Models trained on every clip (one per seed), as plain Keras models, and each one's
+    (epoch, CNN weight). ``groups`` (the subjects) are needed for the linear view's grouped
+    CV, and with ``dataset`` for the nested choice: the same 2-fold choice as in each LOSO
+    fold, here over all subjects (two half models trained beside the final one)."""
+    from . import nested
+
+    if (cfg.linear or cfg.nested) and groups is None:
+        raise ValueError("train_final needs the subjects (groups) to choose the linear view "
+                         "and the epoch")
+    if cfg.nested and dataset is None:
+        raise ValueError("nested: train_final needs each clip's dataset (the halves are "
+                         "balanced per dataset)")
     linear = fit_selected(x, y, groups) if cfg.linear else None
+    plan = (nested.final_plan(groups, dataset) if cfg.nested else
+            nested.Plan(np.ones((1, len(y)), bool), [("all", np.arange(len(y)), np.arange(len(y)))],
+                        [[]]))
+    cands = nested.candidate_epochs(cfg.epochs)
+    models, choices = [], []
     for seed in seeds:
-        net = StackedFlowNets(1, cfg, seed)
-        net.fit(x, y, class_weights(y, cfg.class_weight)[y][:, None].astype(np.float32),
-                seed, log)
-        out.append(net.keras_model(0, linear))
-    return out
+        net = StackedFlowNets(len(plan.train), cfg, seed)
+        at, states = {}, {}
+
+        def on_epoch(e: int) -> None:
+            if e in cands:
+                at[e], states[e] = net.predict(x, cfg.tta), net.state()
+
+        net.fit(x, y, mask_weights(y, plan.train, cfg.class_weight), seed, log, on_epoch)
+        e, w = nested.inner_choices(x, y, plan, at, [linear] if linear else None)[0]
+        models.append(net.keras_model(0, linear, states[e], w))
+        choices.append((e, w))
+    return models, choices

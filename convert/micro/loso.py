@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import flowset
-from .flow_train import FlowTrainConfig, StackedFlowNets, loso_weights
-from .linear_view import fit_selected
+from . import flowset, nested
+from .flow_train import FlowTrainConfig, StackedFlowNets, mask_weights
+from .linear_view import LinearView, fit_selected
 
 Log = Callable[[str], None]
 
@@ -39,72 +40,153 @@ def _cache_dir(cache: Path | None, cfg: FlowTrainConfig) -> Path | None:
     return d
 
 
+@dataclass
+class FlowLoso:
+    """One ``run_flow_net``: ``runs`` by role (``final`` is the recipe's result, the same
+    predictions as ``fixed`` or ``nested``; ``fixed``: last epoch, plain mean; ``nested``:
+    epoch and CNN weight chosen on the training subjects; ``cnn``: the CNN alone;
+    ``peek``/``peek_cnn``: the test-subject best-epoch protocol, never a result; ``int8``:
+    the recipe's fold models in LiteRT), and per seed and fold the nested (epoch, weight)."""
+    runs: dict[str, LosoRun]
+    choices: list[list[tuple[int, float]]]
+    nested: bool = False                       # the recipe's result is the nested choice
+
+
+def _linear_views(fs: flowset.FlowSet, folds: list, cache: Path | None, log: Log) -> list:
+    """Each fold's linear view (chosen and fitted on its training subjects; deterministic,
+    so cached on its own)."""
+    f = None if cache is None else cache / f"linear-{_grid_digest()}.npz"
+    if f is not None and f.exists():
+        d = np.load(f)
+        return [LinearView(int(d["pool"][k]), float(d["c"][k]), d[f"coef{k}"], d[f"b{k}"])
+                for k in range(len(folds))]
+    t = time.time()
+    views = [fit_selected(fs.x[train], fs.y[train], fs.subject[train]) for _, train, _ in folds]
+    log(f"linear view: chosen and fitted inside each of {len(folds)} folds in "
+        f"{time.time() - t:.0f} s")
+    if f is not None:
+        np.savez(f, pool=[v.pool for v in views], c=[v.c for v in views],
+                 **{f"coef{k}": v.coef for k, v in enumerate(views)},
+                 **{f"b{k}": v.intercept for k, v in enumerate(views)})
+    return views
+
+
+def _grid_digest() -> str:
+    from . import linear_view
+    text = f"{linear_view.POOLS}{linear_view.CS}{linear_view.INNER_FOLDS}"
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def _train_seed(fs: flowset.FlowSet, cfg: FlowTrainConfig, plan: nested.Plan, seed: int,
+                keep_states: bool, log: Log):
+    """Train every stacked model of ``plan``; returns each clip's per-epoch predictions by
+    its own fold (E, N, 3), every model's predictions at the candidate epochs
+    {epoch: (N, models, 3)}, and (``keep_states``) the weights at those epochs."""
+    n_folds = len(plan.folds)
+    fold_of = np.empty(len(fs), np.int64)
+    for k, (_, _, test) in enumerate(plan.folds):
+        fold_of[test] = k
+    cands = nested.candidate_epochs(cfg.epochs)
+    net = StackedFlowNets(len(plan.train), cfg, seed)
+    per_epoch, at, states = [], {}, {}
+
+    def on_epoch(e: int) -> None:
+        p = net.predict(fs.x, cfg.tta)
+        per_epoch.append(p[np.arange(len(fs)), fold_of].astype(np.float32))
+        if e in cands:
+            at[e] = p.astype(np.float32)
+            if keep_states:
+                states[e] = net.state()
+
+    t = time.time()
+    losses = net.fit(fs.x, fs.y, mask_weights(fs.y, plan.train, cfg.class_weight), seed,
+                     on_epoch=on_epoch)
+    log(f"seed {seed}: {n_folds} folds + {len(plan.train) - n_folds} inner models trained "
+        f"together in {time.time() - t:.0f} s (loss {losses[0]:.3f} -> {losses[-1]:.3f})")
+    return np.stack(per_epoch), at, net, states
+
+
 def run_flow_net(fs: flowset.FlowSet, cfg: FlowTrainConfig, seeds: tuple[int, ...],
                  cache: Path | None = None, int8_seeds: tuple[int, ...] = (),
-                 calib: int = 200, log: Log = print) -> tuple[LosoRun, LosoRun | None]:
-    """Float LOSO predictions for each seed; for ``int8_seeds`` also each fold's model
-    quantized (calibrated on that fold's training clips only) and run in LiteRT."""
+                 calib: int = 200, log: Log = print) -> FlowLoso:
+    """LOSO predictions for each seed (the recipe's, and the comparison rows of
+    ``FlowLoso``); for ``int8_seeds`` also each fold's chosen model quantized (calibrated on
+    that fold's training clips only) and run in LiteRT."""
     cdir = _cache_dir(cache, cfg)
     t0 = time.time()
-    folds = list(flowset.loso_folds(fs.subject))
-    fold_of = np.empty(len(fs), np.int64)
-    for k, (_, _, test) in enumerate(folds):
-        fold_of[test] = k
-    runs, runs8 = [], []
-    views: list | None = None          # the linear view of each fold, fitted when first needed
-
-    def linear_views() -> list:
-        nonlocal views
-        if views is None:
-            t = time.time()
-            views = [fit_selected(fs.x[train], fs.y[train], fs.subject[train])
-                     for _, train, _ in folds]
-            log(f"linear view: chosen and fitted inside each of {len(folds)} folds in "
-                f"{time.time() - t:.0f} s")
-        return views
-
+    # The inner models are always trained (it doubles the cost), so the nested choice is
+    # reported beside the fixed recipe whichever one the recipe uses.
+    plan = nested.loso_plan(fs.subject, fs.dataset, True)
+    views = _linear_views(fs, plan.folds, cache, log) if cfg.linear else None
+    lin = np.zeros((len(fs), len(flowset.CLASSES)))
+    for k, (_, _, test) in enumerate(plan.folds):
+        if views:
+            lin[test] = views[k].predict(fs.x[test])
+    roles = ("final", "nested", "fixed", "cnn", "peek", "peek_cnn", "int8")
+    probs: dict[str, list[np.ndarray]] = {r: [] for r in roles}
+    choices = []
     for seed in seeds:
-        f = None if cdir is None else cdir / f"seed{seed}.npy"
-        f8 = None if cdir is None else cdir / f"seed{seed}-int8.npy"
+        f = None if cdir is None else cdir / f"seed{seed}.npz"
+        f8 = None if cdir is None else \
+            cdir / f"seed{seed}-int8-{'nested' if cfg.nested else 'fixed'}.npy"
         want8 = seed in int8_seeds
-        if f is not None and f.exists() and (not want8 or f8.exists()):
-            runs.append(np.load(f))
-            if want8:
-                runs8.append(np.load(f8))
+        net, states = None, {}
+        d = np.load(f) if f is not None and f.exists() else None
+        if d is not None and (not want8 or f8.exists() or "state_cands" in d):
+            per_epoch = d["per_epoch"]
+            at = {int(e): d[f"at{int(e)}"] for e in d["cands"]}
+            if want8 and not f8.exists():           # int8 from the cached weights
+                net = StackedFlowNets(len(plan.train), cfg, seed)
+                states = {int(e): [d[f"s{int(e)}_{i}"] for i in range(len(net.params))]
+                          for e in d["state_cands"]}
             log(f"seed {seed}: cached in {f.parent}")
-            continue
-        t = time.time()
-        net = StackedFlowNets(len(folds), cfg, seed)
-        weight = loso_weights(fs.y, fold_of, len(folds), cfg.class_weight)
-        losses = net.fit(fs.x, fs.y, weight, seed)
-        probs = net.predict(fs.x, cfg.tta)[np.arange(len(fs)), fold_of]  # each clip by its fold
-        if cfg.linear:
-            lin = np.zeros_like(probs)
-            for k, (_, _, test) in enumerate(folds):
-                lin[test] = linear_views()[k].predict(fs.x[test])
-            probs = 0.5 * (probs + lin)
-        log(f"seed {seed}: {len(folds)} folds trained together in {time.time() - t:.0f} s "
-            f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
-        runs.append(probs)
-        if want8:
+        else:
+            per_epoch, at, net, states = _train_seed(fs, cfg, plan, seed, True, log)
+            if f is not None:
+                np.savez(f, per_epoch=per_epoch, cands=sorted(at), state_cands=sorted(states),
+                         **{f"at{e}": p for e, p in at.items()},
+                         **{f"s{e}_{i}": v for e, st in states.items() for i, v in enumerate(st)})
+        inner = nested.inner_choices(fs.x, fs.y, plan, at, views)
+        choices.append(inner)
+        mix = nested.DEFAULT_WEIGHT if views else 1.0
+        chosen = inner if cfg.nested else [(max(at), mix)] * len(plan.folds)
+        picked, cnn = np.zeros_like(lin), per_epoch[-1]
+        for k, (_, _, test) in enumerate(plan.folds):
+            e, w = inner[k]
+            picked[test] = w * at[e][test, k] + (1 - w) * lin[test]
+        probs["nested"].append(picked)
+        probs["fixed"].append(mix * cnn + (1 - mix) * lin)
+        probs["final"].append(probs["nested" if cfg.nested else "fixed"][-1])
+        probs["cnn"].append(cnn)
+        probs["peek"].append(nested.best_epoch_per_subject(
+            mix * per_epoch + (1 - mix) * lin[None], fs.y, fs.subject)[0])
+        probs["peek_cnn"].append(nested.best_epoch_per_subject(per_epoch, fs.y, fs.subject)[0])
+        if want8 and f8 is not None and f8.exists():
+            probs["int8"].append(np.load(f8))
+        elif want8:
             t = time.time()
-            probs8 = np.zeros_like(probs)
-            for k, (subject, train, test) in enumerate(folds):
-                model = net.keras_model(k, linear_views()[k] if cfg.linear else None)
-                probs8[test] = int8_predict(model, fs.x[train], fs.x[test], calib, seed, cfg.tta)
-            log(f"seed {seed}: {len(folds)} fold models quantized and run in LiteRT in "
+            p8 = np.zeros_like(lin)
+            for k, (_, train, test) in enumerate(plan.folds):
+                e, w = chosen[k]
+                model = net.keras_model(k, views[k] if views else None, states[e], w)
+                p8[test] = int8_predict(model, fs.x[train], fs.x[test], calib, seed, cfg.tta)
+            log(f"seed {seed}: {len(plan.folds)} fold models quantized and run in LiteRT in "
                 f"{time.time() - t:.0f} s")
-            runs8.append(probs8)
-        if f is not None:
-            np.save(f, probs)
-            if want8:
-                np.save(f8, runs8[-1])
+            probs["int8"].append(p8)
+            if f8 is not None:
+                np.save(f8, p8)
     name = "micro_flow_net" + (" + linear view" if cfg.linear else "")
-    out = LosoRun(f"{name} float", runs, time.time() - t0, [cfg.key()])
-    out8 = LosoRun(f"{name} int8 (per-fold TFLite)", runs8, 0.0,
-                   [f"per-fold int8, calibrated on {calib} training clips of the fold"]) \
-        if runs8 else None
-    return out, out8
+    how = "nested choice" if cfg.nested else "last epoch, plain mean"
+    names = {"final": f"{name}, {how}, float",
+             "nested": f"{name}, epoch and CNN weight chosen on training subjects, float",
+             "fixed": f"{name}, last epoch, plain mean, float",
+             "cnn": "micro_flow_net alone, last epoch, float",
+             "peek": f"{name}, BEST EPOCH CHOSEN ON THE TEST SUBJECT (inflated protocol)",
+             "peek_cnn": "micro_flow_net alone, BEST EPOCH CHOSEN ON THE TEST SUBJECT "
+                         "(inflated protocol)",
+             "int8": f"{name}, {how}, int8 (per-fold TFLite)"}
+    runs = {r: LosoRun(names[r], p, time.time() - t0, [cfg.key()]) for r, p in probs.items() if p}
+    return FlowLoso(runs, choices, cfg.nested)
 
 
 def int8_predict(model, x_train: np.ndarray, x_test: np.ndarray, calib: int, seed: int,
@@ -185,11 +267,22 @@ def summarize(fs: flowset.FlowSet, run: LosoRun) -> Summary:
     return Summary(run.name, mean, std, len(run.probs), ens)
 
 
-# Full-set UF1 / UAR as quoted in the shared README (published LOSO results, not rerun here).
-PUBLISHED = (("STSTNet (Liong et al. 2019)", 0.7353, 0.7605),
-             ("OFF-ApexNet (Gan et al. 2019)", 0.72, 0.71),
-             ("EMR, MEGC 2019 winner (Liu et al. 2019)", 0.79, 0.78),
-             ("HTNet (Wang et al. 2024)", 0.8603, 0.8475))
+# Published full-set UF1 / UAR (not rerun here), with how each was evaluated, as read from
+# the authors' public code or from Varanka et al. 2022 (arXiv 2211.11425); see
+# docs/micro-expressions.md for each reading and its source.
+FIXED, PEEKED, UNKNOWN = ("fixed epochs, tested once", "best epoch chosen on the test subject",
+                          "not known (no public code read)")
+PUBLISHED = (("STSTNet (Liong et al. 2019), MATLAB release", 0.7353, 0.7605, FIXED),
+             ("RCN (Xia et al. 2020)", 0.7432, 0.7190, FIXED),
+             ("OFF-ApexNet (Gan et al. 2019)", 0.72, 0.71, UNKNOWN),
+             ("EMR, MEGC 2019 winner (Liu et al. 2019)", 0.79, 0.78, UNKNOWN),
+             ("HTNet (Wang et al. 2024), main_HTNet.py", 0.8603, 0.8475, PEEKED))
+
+# Protocol of each role of ``FlowLoso.runs`` (and the floor), for the table's column.
+PROTOCOL = {"nested": "chosen on training subjects (nested), tested once", "fixed": FIXED,
+            "cnn": FIXED, "floor": "fixed settings, tested once",
+            "peek": PEEKED + " (inflated, not a result)",
+            "peek_cnn": PEEKED + " (inflated, not a result)"}
 
 
 def _cell(m: tuple[float, float], s: tuple[float, float] | None) -> str:
@@ -198,26 +291,28 @@ def _cell(m: tuple[float, float], s: tuple[float, float] | None) -> str:
     return f"{m[0]:.4f}±{s[0]:.3f} / {m[1]:.4f}±{s[1]:.3f}"
 
 
-def table(summaries: list[Summary]) -> str:
-    """Markdown: UF1 / UAR, full set and per dataset (mean ± std over seeds)."""
-    head = "| model | " + " | ".join(f"{s} UF1 / UAR" for s in SLICES) + " |"
-    lines = [head, "|" + " --- |" * (len(SLICES) + 1)]
-    for sm in summaries:
+def table(summaries: list[tuple[Summary, str]], published: bool = True) -> str:
+    """Markdown: UF1 / UAR, full set and per dataset (mean ± std over seeds), each row with
+    its protocol; then the published rows with theirs."""
+    head = "| model | protocol | " + " | ".join(f"{s} UF1 / UAR" for s in SLICES) + " |"
+    lines = [head, "|" + " --- |" * (len(SLICES) + 2)]
+    for sm, protocol in summaries:
         label = sm.name + (f", mean±sd of {sm.n_seeds} seeds" if sm.n_seeds > 1 else "")
-        lines.append(f"| {label} | " + " | ".join(
+        lines.append(f"| {label} | {protocol} | " + " | ".join(
             _cell(sm.mean[s], sm.std[s] if sm.n_seeds > 1 else None) for s in SLICES) + " |")
         if sm.ensemble:
-            lines.append(f"| {sm.name}, seed ensemble (mean probabilities) | " + " | ".join(
-                _cell(sm.ensemble[s], None) for s in SLICES) + " |")
-    for name, uf1, uar in PUBLISHED:
-        lines.append(f"| {name} (published) | {uf1:.4f} / {uar:.4f} | | | |")
+            lines.append(f"| {sm.name}, seed ensemble (mean probabilities) | {protocol} | "
+                         + " | ".join(_cell(sm.ensemble[s], None) for s in SLICES) + " |")
+    for name, uf1, uar, protocol in PUBLISHED if published else ():
+        lines.append(f"| {name} (published) | {protocol} | {uf1:.4f} / {uar:.4f} | | | |")
     return "\n".join(lines)
 
 
 def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int, ...],
-            int8_float: Summary | None = None) -> dict:
+            int8_float: Summary | None = None, extra: dict[str, Summary] | None = None) -> dict:
     """The LOSO figures as JSON-able data (for the shipped model's sidecar);
-    ``int8_float``: the float figures of the same seeds as ``int8``."""
+    ``int8_float``: the float figures of the same seeds as ``int8``; ``extra``: more rows
+    by name (their mean)."""
     def r(d):
         return {k: [round(v[0], 4), round(v[1], 4)] for k, v in d.items()}
     out = {"protocol": "leave-one-subject-out, 68 subjects; [UF1, UAR] on pooled predictions",
@@ -229,4 +324,32 @@ def figures(floor: Summary, flt: Summary, int8: Summary | None, seeds: tuple[int
         out["int8_per_fold"] = r(int8.mean)
     if int8_float is not None:
         out["float_same_seeds_as_int8"] = r(int8_float.mean)
+    for k, sm in (extra or {}).items():
+        out[k] = r(sm.mean)
     return out
+
+
+def report(fs: flowset.FlowSet, res: FlowLoso, floor: LosoRun, seeds: tuple[int, ...],
+           int8_seeds: tuple[int, ...]) -> tuple[str, dict]:
+    """The LOSO table (markdown) and figures (JSON) of one ``run_flow_net``: the recipe's
+    rows, the comparison rows, the inflated protocol, the published rows."""
+    runs = res.runs
+    fl, final = summarize(fs, floor), summarize(fs, runs["final"])
+    role = "nested" if res.nested else "fixed"
+    rows = [(fl, PROTOCOL["floor"]), (final, PROTOCOL[role])]
+    q = qf = None
+    if "int8" in runs:
+        s8 = [s for s in int8_seeds if s in seeds]
+        qf = summarize(fs, LosoRun(f"{runs['final'].name}, seed {','.join(map(str, s8))} "
+                                   f"(int8 reference)",
+                                   [runs["final"].probs[seeds.index(s)] for s in s8]))
+        q = summarize(fs, runs["int8"])
+        rows += [(qf, PROTOCOL[role]), (q, PROTOCOL[role])]
+    extra = {r: summarize(fs, runs[r]) for r in ("nested", "fixed", "cnn", "peek", "peek_cnn")
+             if r in runs and r != role}
+    rows += [(sm, PROTOCOL[r]) for r, sm in extra.items()]
+    figs = figures(fl, final, q, seeds, qf, extra)
+    picks = Counter(f"epoch {e}, cnn weight {w}" for per_seed in res.choices for e, w in per_seed)
+    if picks:
+        figs["nested_choices"] = dict(picks.most_common())
+    return table(rows), figs

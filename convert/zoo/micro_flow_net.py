@@ -19,12 +19,21 @@ POOLED = 5          # side of the pooled map the dense layer sees
 
 
 def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
-          dropout: float = 0.5, center: bool = False, linear_pool: int = 0) -> keras.Model:
+          dropout: float = 0.5, center: bool = False, linear_pool: int = 0,
+          cnn_weight: float = 0.5) -> keras.Model:
     """``center``: subtract each image's mean from u and v (built-in layers only, so the
     converter emits MEAN and SUB): per-image min-max normalization moved zero flow.
     ``linear_pool``: also a softmax regression on ``linear_pool``-averaged pixels, its
-    probabilities averaged with the CNN's (``convert.micro.linear_view`` fits it)."""
+    probabilities averaged with the CNN's (``convert.micro.linear_view`` fits it), the CNN's
+    weighted ``cnn_weight`` (0: the regression alone; chosen in ``convert.micro.nested``)."""
+    if not 0.0 <= cnn_weight <= 1.0:
+        raise ValueError(f"cnn_weight: {cnn_weight} is outside 0..1")
     inputs = keras.Input((input_size, input_size, len(CHANNELS)), name="flow")
+    if linear_pool:
+        lin = layers.AveragePooling2D(linear_pool, name="linear_pool")(inputs)
+        lin = layers.Dense(num_classes, activation="softmax", name="linear")(layers.Flatten()(lin))
+        if cnn_weight == 0.0:
+            return keras.Model(inputs, lin, name=NAME)
     streams = []
     for i, c in enumerate(CHANNELS):
         x = inputs[..., i:i + 1]
@@ -38,8 +47,10 @@ def build(num_classes: int = 3, input_size: int = INPUT_SIZE, width: int = 6,
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="scores")(x)
-    if linear_pool:
-        lin = layers.AveragePooling2D(linear_pool, name="linear_pool")(inputs)
-        lin = layers.Dense(num_classes, activation="softmax", name="linear")(layers.Flatten()(lin))
+    if linear_pool and cnn_weight == 0.5:
         outputs = layers.Average(name="ensemble")([outputs, lin])
+    elif linear_pool and cnn_weight < 1.0:      # a weighted mean: two MULs and an ADD in int8
+        outputs = layers.Add(name="ensemble")([
+            layers.Rescaling(cnn_weight, name="cnn_share")(outputs),
+            layers.Rescaling(1.0 - cnn_weight, name="linear_share")(lin)])
     return keras.Model(inputs, outputs, name=NAME)

@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "gpio": ("gpio", "GpioConfig", "GpioSink"),
     "console": ("console", "ConsoleConfig", "ConsoleSink"),
     "web": ("web", "WebConfig", "WebSink"),
+    "mqtt": ("mqtt", "MqttConfig", "MqttSink"),
 }
 
 __all__ = ["Pipeline", "Sink", "SinkError", "SECTIONS", "make_sink", "config_class", "ConsoleConfig", "ConsoleSink",

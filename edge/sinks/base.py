@@ -55,6 +55,11 @@ class Sink(ABC):
     def handle(self, events: Sequence[Event]) -> None:
         """Record or show events. Must not raise for I/O trouble: count it and go on."""
 
+    def health(self) -> dict[str, Any]:
+        """This output's own state and counters for the health panel (the web page); cheap
+        and safe from any thread. Default: nothing to report."""
+        return {}
+
     def flush(self) -> None:
         """Make what was handled durable. A sink that buffers must flush on its own
         schedule (the log sink's writer thread does, every second), never per frame."""

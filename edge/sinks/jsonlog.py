@@ -163,6 +163,11 @@ class JsonLogSink(Sink):
         """False while in a fault episode (the last write attempt failed)."""
         return self._fault is None
 
+    def health(self) -> dict:
+        return {"file": str(self.path), "state": "writing" if self.healthy else "cannot write",
+                "lines written": self.lines_written, "waiting": self.queued_lines,
+                "dropped": self.dropped_lines, "write errors": self.write_errors}
+
     # -- internals -----------------------------------------------------------------------
 
     def _trim_locked(self) -> None:

@@ -130,6 +130,9 @@ function onHealth(h) {
     ["viewers", `${h.viewers} page(s), ${h.video_viewers} picture stream(s)`],
     ["photos classified", `${h.photos} (${h.photos_refused} refused)`],
   ];
+  for (const [name, out] of Object.entries(h.outputs || {})) {   // each output's own counters
+    rows.push([name, Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(" · ")]);
+  }
   $("health-info").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {"data-key": k}, String(v))]));
 }
 

@@ -1,0 +1,166 @@
+"""The MQTT sink: the room's state after every summary, optional face events, Home Assistant
+discovery (docs/mqtt.md). Off by default: with it on, room summaries leave the device.
+
+``handle`` only picks the events to publish and hands them to the publisher thread
+(``edge/mqtt/publisher.py``) through a bounded queue; ``update`` does nothing. The frame
+loop never waits for the network or the spool's disk writes.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..events import Event
+from ..mqtt.spool import Spool, SpoolError
+from ..mqtt.topics import EVENT_NAMES, ID_RE, Topics, safe_id
+from .base import Pipeline, Sink, SinkError
+
+
+@dataclass
+class MqttConfig:
+    """The ``[mqtt]`` section."""
+    enabled: bool = field(default=False, metadata={
+        "doc": "publish to an MQTT broker (off by default: with it on, the room's summaries "
+               "leave the device; what is sent: docs/mqtt.md)"})
+    host: str = field(default="", metadata={"doc": "the broker's host name or IP address"})
+    port: int = field(default=1883, metadata={"doc": "the broker's port (usually 8883 with tls)"})
+    tls: bool = field(default=False, metadata={"doc": "connect with TLS"})
+    ca_file: str = field(default="", metadata={
+        "doc": "with tls: the CA certificate(s) to trust, PEM (empty: the system's CAs)"})
+    cert_file: str = field(default="", metadata={
+        "doc": "with tls: a client certificate (PEM), if the broker asks for one"})
+    key_file: str = field(default="", metadata={
+        "doc": "the client certificate's private key (empty: it is in cert_file)"})
+    username: str = field(default="", metadata={"doc": "login name (empty: anonymous)"})
+    password_file: str = field(default="", metadata={
+        "doc": "a file holding the password on its first line, readable by the service only "
+               "(never put a password in this config)"})
+    device_id: str = field(default="", metadata={
+        "doc": "this monitor's id in topics and Home Assistant, letters, digits, _ and - "
+               "(empty: the host name)"})
+    topic_prefix: str = field(default="emotion-edge", metadata={
+        "doc": "topics are <topic_prefix>/<device_id>/status, /state and /events"})
+    room: str = field(default="", metadata={
+        "doc": "a human name for the room, e.g. \"Room 12\" (Home Assistant's suggested area)"})
+    publish_events: bool = field(default=False, metadata={
+        "doc": "also publish each face event (appeared, changed, left, micro-expression) with "
+               "its anonymous track id; off by default: room aggregates only"})
+    discovery: bool = field(default=True, metadata={
+        "doc": "announce the sensors to Home Assistant (MQTT discovery)"})
+    discovery_prefix: str = field(default="homeassistant", metadata={
+        "doc": "Home Assistant's discovery prefix"})
+    spool_dir: str = field(default="", metadata={
+        "doc": "where messages wait until the broker has them (empty: $STATE_DIRECTORY/"
+               "mqtt-spool under systemd, else logs/mqtt-spool)"})
+    spool_max_bytes: int = field(default=20_000_000, metadata={
+        "doc": "the spool's size limit; beyond it the oldest messages are dropped (counted)"})
+    spool_max_age: float = field(default=7 * 86400.0, metadata={
+        "doc": "seconds a message may wait in the spool before it is dropped (counted)"})
+    reconnect_max: float = field(default=60.0, metadata={
+        "doc": "longest wait in seconds between reconnection attempts (backoff from 1 s)"})
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.host.strip():
+            raise ValueError("host: set the broker's address (or enabled = false)")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port: {self.port} is outside 1..65535")
+        if self.device_id and not ID_RE.match(self.device_id):
+            raise ValueError(f"device_id: {self.device_id!r} may only hold letters, digits, "
+                             "_ and -")
+        for name in ("topic_prefix", "discovery_prefix"):
+            value = getattr(self, name)
+            if not value or value.startswith("/") or value.endswith("/") or \
+                    any(c in value for c in "+#\0"):
+                raise ValueError(f"{name}: {value!r} must be a topic without '+', '#' or a "
+                                 "leading or trailing '/'")
+        if (self.cert_file or self.ca_file or self.key_file) and not self.tls:
+            raise ValueError("ca_file, cert_file and key_file need tls = true")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file: needs cert_file")
+        if self.password_file and not self.username:
+            raise ValueError("password_file: needs a username")
+        if self.spool_max_bytes < 1000:
+            raise ValueError(f"spool_max_bytes: {self.spool_max_bytes} is too small (at least "
+                             "1000)")
+        if self.spool_max_age <= 0:
+            raise ValueError("spool_max_age: must be more than 0 seconds")
+        if not self.reconnect_max >= 1:
+            raise ValueError("reconnect_max: must be at least 1 second")
+
+    @property
+    def device(self) -> str:
+        return self.device_id or safe_id(socket.gethostname())
+
+    @property
+    def spool_path(self) -> Path:
+        if self.spool_dir:
+            return Path(self.spool_dir)
+        state = os.environ.get("STATE_DIRECTORY")
+        return Path(state.split(":")[0] if state else "logs") / "mqtt-spool"
+
+
+def read_password(path: str) -> str:
+    """The first line of ``password_file``; a missing or unreadable file is one line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise SinkError(f"[mqtt] password_file {path}: {exc.strerror or exc}") from None
+
+
+class MqttSink(Sink):
+    """Hands summaries (and, with ``publish_events``, face events) to the publisher thread."""
+
+    name = "mqtt"
+
+    def __init__(self, config: MqttConfig | None = None) -> None:
+        from ..mqtt.publisher import BrokerSettings, Publisher   # paho only when enabled
+
+        self.config = c = config or MqttConfig()
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(c, name)
+            if path and not os.access(path, os.R_OK):
+                raise SinkError(f"[mqtt] {name} {path}: not found or not readable")
+        try:
+            self.spool = Spool(c.spool_path, c.spool_max_bytes, c.spool_max_age)
+        except SpoolError as exc:
+            raise SinkError(str(exc)) from None
+        self.topics = Topics(c.topic_prefix, c.device, c.discovery_prefix)
+        broker = BrokerSettings(
+            host=c.host, port=c.port, client_id=f"emotion-edge-{c.device}",
+            username=c.username, password=read_password(c.password_file) if c.password_file
+            else "", tls=c.tls, ca_file=c.ca_file, cert_file=c.cert_file, key_file=c.key_file,
+            reconnect_max_s=c.reconnect_max)
+        self._kinds = {"summary"} | (set(EVENT_NAMES) if c.publish_events else set())
+        self.publisher = Publisher(broker, self.topics, self.spool, room=c.room,
+                                   discovery=c.discovery)
+        self._started = False
+
+    def start(self, pipeline: Pipeline) -> None:
+        self.publisher.labels = tuple(pipeline.labels)
+        info = pipeline.model_info()
+        self.publisher.model = f"emotion-edge ({info.get('file', 'model')})"
+        self.publisher.start()
+        self._started = True
+
+    def health(self) -> dict:
+        p, spool = self.publisher, self.spool
+        return {"broker": f"{p.broker.host}:{p.broker.port}",
+                "state": "connected" if p.connected else "not connected",
+                "published": p.published, "connect failures": p.connect_failures,
+                "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
+                **({"last error": p.last_error} if p.last_error and not p.connected else {})}
+
+    def handle(self, events: Sequence[Event]) -> None:
+        kinds = self._kinds
+        for e in events:
+            if e.kind in kinds:
+                self.publisher.submit(e)
+
+    def close(self) -> None:
+        if self._started:
+            self._started = False
+            self.publisher.close()

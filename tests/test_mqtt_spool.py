@@ -1,0 +1,124 @@
+"""The spool on its own (restart, power cut leftovers, damaged files, bounds), the [mqtt]
+config's one-line errors, and the sink's cost on the frame loop."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge import config
+from edge.events import Event
+from edge.mqtt.spool import Spool
+from edge.mqtt.topics import Topics, safe_id, state_payload
+from edge.sinks.mqtt import MqttConfig, MqttSink
+
+TOPICS = Topics("emotion-edge", "room-12")
+
+
+def summary(t: float, dominant: str = "happy") -> Event:
+    return Event("summary", t, emotion=dominant, extra={
+        "interval_s": 60.0, "faces_seen": 2, "emotion_share": {"happy": 0.75, "sad": 0.25},
+        "dominant": dominant, "frames": 1440, "fps": 24.0})
+
+
+def spool_states(spool: Spool, n: int, t0: float = 1_800_000_000.0) -> None:
+    for i in range(n):
+        seq = spool.next_seq("state")
+        spool.put(TOPICS.state, state_payload(summary(t0 + i), seq, "room-12", "", 0), True,
+                  t0 + i)
+    spool.commit(t0 + n)
+
+
+def seqs(spool: Spool) -> list[int]:
+    return [json.loads(spool.payload(item))["seq"] for item in spool]
+
+
+def test_spool_survives_a_restart_and_sequence_numbers_continue(tmp_path):
+    s = Spool(tmp_path, 1_000_000, 3600)
+    spool_states(s, 5)
+    again = Spool(tmp_path, 1_000_000, 3600)          # a new process on the same folder
+    assert seqs(again) == [1, 2, 3, 4, 5] and [i.retain for i in again] == [True] * 5
+    for item in list(again)[:3]:                       # the broker acknowledged three
+        again.remove(item)
+    spool_states(again, 1)
+    for item in list(again):
+        again.remove(item)
+    assert not list(tmp_path.glob("*.msg"))
+    third = Spool(tmp_path, 1_000_000, 3600)          # empty now: the counters carry on
+    assert third.next_seq("state") == 7 and third.next_seq("events") == 1
+
+
+def test_power_cut_leftovers_and_damaged_files(tmp_path):
+    s = Spool(tmp_path, 1_000_000, 3600)
+    spool_states(s, 3)
+    # A write the power cut interrupted (never renamed), and a file the SD card mangled.
+    (tmp_path / "0000000000000004.msg.tmp").write_bytes(b'{"topic": "emotion-ed')
+    (tmp_path / "0000000000000002.msg").write_bytes(b"\x00\x00garbage")
+    (tmp_path / "counters.json").write_text("{not json")
+    again = Spool(tmp_path, 1_000_000, 3600)
+    assert seqs(again) == [1, 3] and again.unreadable == 1
+    assert (tmp_path / "0000000000000002.bad").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    assert again.next_seq("state") == 4                # from the files, counters.json lost
+
+
+def test_size_and_age_bounds_drop_the_oldest_and_count_them(tmp_path, caplog):
+    t = 1_800_000_000.0
+    one = len(json.dumps({"topic": TOPICS.state, "retain": True, "created": t,
+                          "payload": state_payload(summary(t), 10, "room-12", "", 0)}))
+    s = Spool(tmp_path, max_bytes=one * 4 + 10, max_age_s=100)
+    spool_states(s, 10)
+    assert seqs(s) == [7, 8, 9, 10] and s.dropped == 6
+    assert s.bytes <= one * 4 + 10 and len(list(tmp_path.glob("*.msg"))) == 4
+    assert sum("dropping the oldest" in r.message for r in caplog.records) == 1
+    # Age: a day later the rest is older than max_age_s.
+    assert s.enforce_bounds(t + 86400) == 4 and len(s) == 0 and s.dropped == 10
+    assert json.loads((tmp_path / "counters.json").read_text())["dropped"] == 10
+    # In-flight messages (handed to the client, waiting for PUBACK) are never dropped.
+    spool_states(s, 2)
+    first = next(iter(s))
+    s.enforce_bounds(t + 86400, keep={first.order})
+    assert [i.order for i in s] == [first.order]
+
+
+def test_a_full_disk_keeps_messages_in_memory(tmp_path, monkeypatch):
+    import edge.mqtt.spool as spool_module
+    s = Spool(tmp_path, 1_000_000, 3600)
+
+    def no_space(path, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(spool_module, "_write_atomic", no_space)
+    spool_states(s, 2)
+    assert seqs(s) == [1, 2] and s.write_errors >= 2 and not list(tmp_path.glob("*.msg"))
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"enabled": True}, "[mqtt] host: set the broker's address"),
+    ({"port": 70000}, "[mqtt] port: 70000 is outside 1..65535"),
+    ({"device_id": "room 12/a"}, "[mqtt] device_id: 'room 12/a' may only hold letters"),
+    ({"topic_prefix": "school/#"}, "[mqtt] topic_prefix: 'school/#' must be a topic"),
+    ({"ca_file": "/etc/ssl/ca.pem"}, "need tls = true"),
+    ({"password_file": "/etc/emotion-edge/pw"}, "password_file: needs a username"),
+    ({"spool_max_bytes": 10}, "spool_max_bytes: 10 is too small"),
+    ({"password": "x"}, "[mqtt] password: unknown key"),     # never a password in the config
+])
+def test_bad_mqtt_config_is_one_line(section, message):
+    with pytest.raises(config.ConfigError) as e:
+        config.from_dict({"mqtt": section})
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_defaults_are_off_and_device_is_the_host_name(monkeypatch):
+    c = config.Config().mqtt
+    assert not c.enabled and not c.publish_events and c.topic_prefix == "emotion-edge"
+    assert safe_id("pi.room-12.local") == "pi-room-12-local"
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/emotion-edge")
+    assert str(c.spool_path) == "/var/lib/emotion-edge/mqtt-spool"
+
+
+def test_missing_password_file_is_a_one_line_sink_error(tmp_path):
+    from edge.sinks.base import SinkError
+    cfg = MqttConfig(enabled=True, host="127.0.0.1", username="u",
+                     password_file=str(tmp_path / "nope"), spool_dir=str(tmp_path / "s"))
+    with pytest.raises(SinkError, match=r"password_file .*nope: No such file"):
+        MqttSink(cfg)
