@@ -132,15 +132,22 @@ def save(outputs: dict[str, str], folder: Path) -> None:
 
 
 def compare(res: Results, label: str, arm: dict[str, str], x86: dict[str, str]) -> None:
-    # The same photos, named by their path on each machine.
-    a = arm.get("classify", "").replace('"/shared/', '"DATA/')
-    b = x86.get("classify", "").replace(f'"{SHARED}/', '"DATA/')
+    # The same photos, named by their path on each machine; only the JSON lines (LiteRT
+    # and qemu also talk on stderr).
+    a = [x.replace('"/shared/', '"DATA/') for x in arm.get("classify", "").splitlines() if x.startswith("{")]
+    b = [x.replace(f'"{SHARED}/', '"DATA/') for x in x86.get("classify", "").splitlines() if x.startswith("{")]
     if "classify" in arm:
-        differ = sum(x != y for x, y in zip(a.splitlines(), b.splitlines()))
+        fa, fb = [json.loads(x)["faces"] for x in a], [json.loads(x)["faces"] for x in b]
+        same = sum(x == y for x, y in zip(a, b))
+        labels = [(f["emotion"], g["emotion"]) for x, y in zip(fa, fb) for f, g in zip(x, y)]
+        boxes = sum(f["box"] == g["box"] for x, y in zip(fa, fb) for f, g in zip(x, y))
+        delta = max((abs(f["scores"][k] - g["scores"][k]) for x, y in zip(fa, fb)
+                     for f, g in zip(x, y) for k in f["scores"]), default=0.0)
         res.add(f"{label}: classify --json, {len(scene_photos())} scene photos",
-                "byte-identical to x86 (but for the photos' paths)" if a == b and a.strip()
-                else f"differs from x86 ({differ} of {len(b.splitlines())} lines)",
-                a == b and bool(a.strip()))
+                f"{same} of {len(b)} lines byte-identical to x86; faces {sum(map(len, fa))} vs "
+                f"{sum(map(len, fb))}, boxes equal {boxes}, emotions equal "
+                f"{sum(x == y for x, y in labels)} of {len(labels)}, largest score difference "
+                f"{delta:.4f}", a == b and bool(a))
     for clip in (k for k in arm if k != "classify"):  # run --fast
         sa, sx = clip_summary(arm[clip]), clip_summary(x86[clip])
         res.add(f"{label}: run --fast {clip}",
