@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -145,12 +145,16 @@ class VM:
 
 
 def first_face(vm: VM) -> datetime | None:
-    """Time of the first face_appeared since the service last started."""
-    records = [json.loads(x) for x in vm.out(f"sudo cat {LOG}").splitlines() if x.startswith("{")]
-    starts = [i for i, r in enumerate(records) if r["event"] == "started"]
-    for r in records[starts[-1] if starts else 0:]:
-        if r["event"] == "face_appeared":
-            return datetime.strptime(r["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    """When the first face_appeared since the service last started reached the journal (UTC).
+    Its own ``ts`` will not do: a video file's events follow the video's timeline, which
+    starts when the file was opened, so they can carry a time before READY although they
+    were written after it. The console sink's line is stamped by journald as it arrives."""
+    lines = vm.out(f"sudo journalctl -u {APP} -b -o short-iso-precise --no-pager").splitlines()
+    starts = [i for i, line in enumerate(lines) if " started  version=" in line]
+    for line in lines[starts[-1] if starts else 0:]:
+        if " appeared " in line and " face #" in line:
+            stamp = datetime.fromisoformat(line.split(" ", 1)[0])
+            return stamp.astimezone(timezone.utc).replace(tzinfo=None)
     return None
 
 
@@ -210,8 +214,9 @@ def checks(vm: VM, res: Results) -> None:
     res.add("READY=1 before the first event", f"READY {ready_t:%H:%M:%S.%f}, first face_appeared "
             f"{face:%H:%M:%S.%f}" if face and ready_t else f"READY {ready or '-'}, no face event",
             bool(face and ready_t and ready_t < face))
-    tail = vm.ssh(f"timeout 5 /opt/{APP}/venv/bin/{APP} tail {LOG}", 60)
-    res.add(f"README: {APP} tail {LOG} (as pi)", f"{len(tail.stdout.splitlines())} lines in 5 s"
+    # As the Pi's owner, without sudo: the log so far (following it would wait for events).
+    tail = vm.ssh(f"timeout 20 /opt/{APP}/venv/bin/{APP} tail --from-start --until-eof {LOG}", 60)
+    res.add(f"README: {APP} tail {LOG} (as pi)", f"{len(tail.stdout.splitlines())} lines"
             if tail.stdout.strip() else last(tail.stderr), bool(tail.stdout.strip()))
 
     # --- the watchdog: a frozen daemon is killed and restarted ------------------------------
