@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import cv2
 import numpy as np
 
 from .events import Box
-from .paths import models_dir
+from .paths import file_problem, models_dir
 from .sources.base import display
 
 
@@ -73,18 +71,10 @@ def _name(path: str | Path) -> str:
 
 
 def _regular_file(path: Path, missing: str) -> None:
-    """A one-line ModelError unless ``path`` is a readable regular file (a FIFO or a
-    device would block the read, a folder or an unreadable file raise)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ModelError(f"{_name(path)}: {missing}") from None
-    except OSError as exc:
-        raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ModelError(f"{_name(path)}: not a regular file")
-    if not os.access(path, os.R_OK):
-        raise ModelError(f"{_name(path)}: cannot read it (permission denied)")
+    """A one-line ModelError unless ``path`` is a readable regular file."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise ModelError(f"{_name(path)}: {missing if problem == 'missing' else problem}")
 
 
 def read_sidecar(path: Path, what: str) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import stat
 import time
 
 import cv2
 import numpy as np
 
+from ..paths import file_problem
 from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, SourceUnavailable, display,
                    fit_size)
 
@@ -87,16 +87,12 @@ class OpenCVSource(FrameSource):
         return cap
 
     def _open_file(self) -> cv2.VideoCapture:
-        try:
-            st = os.stat(self.uri)
-        except FileNotFoundError:
-            raise SourceError(f"{self.name}: no such video file") from None
-        except OSError as exc:
-            raise SourceError(f"{self.name}: cannot read it ({exc.strerror})") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise SourceError(f"{self.name}: not a regular file (a video file is needed)")
-        if not os.access(self.uri, os.R_OK):
-            raise SourceError(f"{self.name}: cannot read it (permission denied)")
+        problem = file_problem(self.uri)
+        if problem is not None:
+            raise SourceError(f"{self.name}: " + {
+                "missing": "no such video file",
+                "not a regular file": "not a regular file (a video file is needed)"}.get(
+                    problem, problem))
         target = self.uri
         try:
             target.encode("utf-8")
