@@ -67,9 +67,20 @@ def ensure_debs(*pkgs: str) -> None:
             "--no-install-recommends", *missing])
 
 
-def debootstrap(arch: str, include: list[str], variant: str = "minbase") -> Path:
-    """A cached Debian bookworm tree for ``arch`` with ``include`` installed."""
-    name = f"{SUITE}-{arch}-{variant}"
+def binfmt() -> None:
+    """qemu-aarch64 registered with the kernel, so arm64 programs simply run (a chroot,
+    debootstrap's second stage)."""
+    ensure_debs("qemu-user-static", "binfmt-support", "debootstrap")
+    if not Path("/proc/sys/fs/binfmt_misc/status").exists():
+        sh("mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        sh("update-binfmts --enable qemu-aarch64")
+
+
+def debootstrap(arch: str, include: list[str], variant: str = "minbase", tag: str = "") -> Path:
+    """A cached Debian bookworm tree for ``arch`` with ``include`` installed (``tag`` keeps
+    trees of the same arch with different packages apart)."""
+    name = f"{SUITE}-{arch}-{variant}" + (f"-{tag}" if tag else "")
     tree, stamp = CACHE / name, CACHE / f"{name}.done"
     want = " ".join(sorted(include))
     if stamp.is_file() and stamp.read_text() == want:

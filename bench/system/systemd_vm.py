@@ -1,17 +1,19 @@
 """The service under a real systemd: a Debian 12 VM, installed as a Pi owner would.
 
-    sudo nice -n 10 .venv/bin/python bench/system/systemd_vm.py   (root: debootstrap, mkfs)
+    sudo nice -n 10 .venv/bin/python bench/system/systemd_vm.py [--arch=arm64]   (root)
 
-1. A Debian bookworm amd64 tree with systemd, Debian's cloud kernel and ssh (debootstrap,
+1. A Debian bookworm amd64 (or arm64) tree with systemd, Debian's kernel and ssh (debootstrap,
    cached in bench/.cache/system/); a user `pi` with sudo, this checkout as a git clone in
    /home/pi/emotion-edge, one demo clip in /srv/clips (readable by the service) and one
    in /home/pi (ProtectHome hides it); a raw ext4 image made with `mkfs.ext4 -d`.
-2. Booted with `qemu-system-x86_64 -accel tcg -cpu max` (no KVM here), user-mode
-   networking, ssh forwarded on a 127.0.0.1 port; pip reaches PyPI through it.
+2. Booted with `qemu-system-x86_64 -accel tcg -cpu max` (no KVM here), or for arm64
+   `qemu-system-aarch64 -M virt -cpu cortex-a72` (a Raspberry Pi 4's cores on qemu's
+   generic board, all emulated), user-mode networking, ssh forwarded on a 127.0.0.1 port;
+   pip reaches PyPI through it.
 3. Over ssh, as pi: the install with no camera, then with a clip, reboot, readiness, the
    watchdog, reload, stop, exposure, a source the sandbox cannot read, a second install,
    an upgrade with an edited config, uninstall. Each is a row of
-   bench/results/system-systemd.md.
+   bench/results/system-systemd.md (system-systemd-arm64.md).
 """
 from __future__ import annotations
 
@@ -21,19 +23,37 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CACHE, RESULTS, ROOT, Results, copy_repo, debootstrap,  # noqa: E402
-                    ensure_debs, need_root, pip_settings, sh)
+from common import (CACHE, RESULTS, ROOT, Results, binfmt, copy_repo,  # noqa: E402
+                    debootstrap, ensure_debs, need_root, pip_settings, sh)
 
 SHARED = ROOT.parent / "shared" / "data"
 CLIP = SHARED / "video" / "pyfeat_single_face.mp4"
-PACKAGES = ["systemd-sysv", "udev", "linux-image-cloud-amd64", "openssh-server", "sudo",
-            "python3", "python3-venv", "python3-numpy", "ca-certificates", "git", "iproute2",
-            "procps", "kmod"]
-WORK = CACHE / "vm"
+PACKAGES = ["systemd-sysv", "udev", "openssh-server", "sudo", "python3", "python3-venv",
+            "python3-numpy", "ca-certificates", "git", "iproute2", "procps", "kmod"]
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What differs between the two VMs: Debian's kernel, the emulator and its console."""
+    kernel: str
+    qemu: tuple[str, ...]
+    console: str
+    debs: tuple[str, ...]   # the host's packages for it
+
+
+MACHINES = {
+    "amd64": Machine("linux-image-cloud-amd64", ("qemu-system-x86_64", "-accel", "tcg", "-cpu", "max"),
+                     "ttyS0", ("qemu-system-x86",)),
+    "arm64": Machine("linux-image-arm64", ("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"),
+                     "ttyAMA0", ("qemu-system-arm", "qemu-user-static", "binfmt-support")),
+}
+ARCH = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--arch=")), "amd64")
+WORK = CACHE / ("vm" if ARCH == "amd64" else f"vm-{ARCH}")
 KEY = WORK / "id_ed25519"
 APP = "emotion-edge"
 LOG = f"/var/log/{APP}/events.jsonl"
@@ -92,13 +112,13 @@ def free_port() -> int:
 
 
 class VM:
-    def __init__(self, image: Path, kernel: Path, initrd: Path):
+    def __init__(self, machine: Machine, image: Path, kernel: Path, initrd: Path):
         self.port = free_port()
         self.console = open(WORK / "console.log", "w")
         self.proc = subprocess.Popen(
-            ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048",
+            [*machine.qemu, "-smp", "2", "-m", "2048",
              "-nographic", "-kernel", str(kernel), "-initrd", str(initrd),
-             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+             "-append", f"root=/dev/vda rw console={machine.console} net.ifnames=0",
              "-drive", f"file={image},format=raw,if=virtio",
              "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
              "-device", "virtio-net-pci,netdev=n0"],
@@ -288,20 +308,27 @@ def checks(vm: VM, res: Results) -> None:
 
 def main() -> int:
     need_root()
-    ensure_debs("qemu-system-x86", "debootstrap", "e2fsprogs", "openssh-client")
-    res = Results("System check: the service under a real systemd (Debian 12 VM, qemu TCG)")
+    if ARCH not in MACHINES:
+        sys.exit(f"{sys.argv[0]}: --arch={ARCH}: use one of {', '.join(MACHINES)}")
+    machine = MACHINES[ARCH]
+    ensure_debs(*machine.debs, "debootstrap", "e2fsprogs", "openssh-client")
+    if ARCH == "arm64":
+        binfmt()   # debootstrap's second stage and the set-up below run arm64 programs
+    res = Results(f"System check: the service under a real systemd (Debian 12 {ARCH} VM, qemu TCG)")
     WORK.mkdir(parents=True, exist_ok=True)
-    tree = res.timed("debootstrap amd64 tree (cached after the first run)", debootstrap, "amd64", PACKAGES)
+    tree = res.timed(f"debootstrap {ARCH} tree (cached after the first run)", debootstrap, ARCH,
+                     [*PACKAGES, machine.kernel], tag="" if ARCH == "amd64" else "vm")
     image, kernel, initrd = res.timed("bootable image (mkfs.ext4 -d)", build_image, tree)
-    vm = VM(image, kernel, initrd)
+    vm = VM(machine, image, kernel, initrd)
     try:
         res.add("boot to ssh", f"{vm.wait_ssh():.0f} s; {vm.out('systemctl --version | head -1')}")
         checks(vm, res)
     finally:
         vm.ssh("sudo systemctl poweroff", 30) if vm.proc.poll() is None else None
         vm.close()
-    return res.write(RESULTS / "system-systemd.md",
-                     "sudo nice -n 10 .venv/bin/python bench/system/systemd_vm.py",
+    suffix = "" if ARCH == "amd64" else f"-{ARCH}"
+    return res.write(RESULTS / f"system-systemd{suffix}.md",
+                     " ".join(["sudo nice -n 10 .venv/bin/python bench/system/systemd_vm.py", *sys.argv[1:]]),
                      notes=__doc__.split("\n\n", 1)[1])
 
 
