@@ -172,7 +172,9 @@ class EmotionModel:
             raise ModelError(f"{name}: the model gives {tuple(out['shape'])} scores but its "
                              f"sidecar names {len(self.sidecar.labels)} labels")
         # Fold pixel scaling and input quantization into one affine map pixel -> int8:
-        # q = pixel * a + b. For the shipped models a = 1, b = -128 exactly.
+        # q = pixel * a + b. For the shipped models a = 1, b = -128.5 (pixel / 127.5 - 1 on
+        # an int8 scale of 2/255): every pixel sits on a rounding tie, settled by float32's
+        # last bit, the same on every CPU (no fused multiply-add here).
         s, zp = inp["quantization"]
         if s:
             self._a = self.sidecar.pixel_scale / s

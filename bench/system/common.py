@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "bench" / ".cache" / "system"
 RESULTS = ROOT / "bench" / "results"
 SUITE = "bookworm"
+# What the system checks prove: a change to any of these needs them rerun (their result
+# files carry this fingerprint; tests/test_system_results.py compares it with the tree).
+INPUTS = ("install.sh", "systemd/", "edge/sources/", "pyproject.toml")
 
 
 def need_root() -> None:
@@ -128,6 +131,15 @@ def repo_files() -> list[str]:
     return [f for f in out.splitlines() if (ROOT / f).is_file()]
 
 
+def fingerprint() -> str:
+    """sha256 over the paths and contents of the INPUTS files, as a clone has them."""
+    import hashlib
+    h = hashlib.sha256()
+    for f in sorted(f for f in repo_files() if f.startswith(INPUTS)):
+        h.update(f.encode() + b"\0" + (ROOT / f).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def copy_repo(dest: Path) -> None:
     """A copy of the checkout at ``dest`` (what `git clone` would give, plus local edits)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -142,6 +154,7 @@ class Results:
     title: str
     rows: list[tuple[str, str, bool]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
+    inputs: str = field(default_factory=fingerprint)   # the tree this run checks
 
     def add(self, what: str, result: str, ok: bool = True) -> bool:
         self.rows.append((what, result, ok))
@@ -160,6 +173,7 @@ class Results:
                  f"`{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
                  f"{time.monotonic() - self.t0:.0f} s in all, {os.cpu_count()} CPUs): "
                  f"{len(self.rows) - failed} of {len(self.rows)} checks passed.", "",
+                 f"Inputs ({', '.join(INPUTS)}): `{self.inputs}`", "",
                  "| check | result | |", "|---|---|---|"]
         lines += [f"| {w} | {r.replace('|', '/')} | {'ok' if ok else '**FAIL**'} |"
                   for w, r, ok in self.rows]
