@@ -226,6 +226,11 @@ def checks(vm: VM, res: Results) -> None:
     active = vm.wait(lambda: vm.prop("ActiveState") == "active", 120)
     res.add("after a reboot", f"ssh after {up:.0f} s, service active {active:.0f} s later"
             if active is not None else "not active 120 s after boot", active is not None)
+    # The daemon's own start-up (exec to READY=1) on this machine: an emulated arm64 is many
+    # times slower than amd64 or a Pi, and a restart includes one.
+    started, ready_us = (int(vm.prop(k) or 0) for k in ("ExecMainStartTimestampMonotonic",
+                                                          "ActiveEnterTimestampMonotonic"))
+    startup = max(0.0, (ready_us - started) / 1e6)
     # Type=notify: systemd enters "active" when the daemon sends READY=1.
     ready = vm.out(f"sudo systemctl show --timestamp=us+utc -P ActiveEnterTimestamp {APP}")
     ready_t = datetime.strptime(ready.split(" ", 1)[1], "%Y-%m-%d %H:%M:%S.%f UTC") if ready else None
@@ -242,12 +247,15 @@ def checks(vm: VM, res: Results) -> None:
     # --- the watchdog: a frozen daemon is killed and restarted ------------------------------
     pid, restarts = vm.prop("MainPID"), int(vm.prop("NRestarts"))
     vm.ssh(f"sudo kill -STOP {pid}")
+    limit = WATCHDOG_S + RESTART_S + round(startup) + SLACK_S
     back = vm.wait(lambda: int(vm.prop("NRestarts") or 0) > restarts
-                   and vm.prop("ActiveState") == "active", WATCHDOG_S + RESTART_S + 60)
+                   and vm.prop("ActiveState") == "active", limit + 60)
     why = vm.out(f"sudo journalctl -u {APP} -n 30 --no-pager -o cat | grep -m1 -i watchdog")
-    limit = WATCHDOG_S + RESTART_S + SLACK_S
-    res.add("watchdog: SIGSTOP, then active again", f"{back:.0f} s (limit {limit} s): {why}"
-            if back is not None else "never restarted", back is not None and back <= limit)
+    budget = (f"limit {limit} s: WatchdogSec {WATCHDOG_S} + RestartSec {RESTART_S} + start-up "
+              f"{startup:.0f} + slack {SLACK_S}")
+    res.add("watchdog: SIGSTOP, then active again", f"{back:.0f} s ({budget}): {why}"
+            if back is not None else f"not active again within {limit + 60} s ({budget}): {why}",
+            back is not None and back <= limit)
 
     # --- reload reopens the log; stop is quick and `stopped` is last -------------------------
     vm.ssh(f"sudo mv {LOG} {LOG}.moved && sudo systemctl reload {APP}")
@@ -324,7 +332,9 @@ def main() -> int:
         res.add("boot to ssh", f"{vm.wait_ssh():.0f} s; {vm.out('systemctl --version | head -1')}")
         checks(vm, res)
     finally:
-        vm.ssh("sudo systemctl poweroff", 30) if vm.proc.poll() is None else None
+        if vm.proc.poll() is None:   # the unit's journal, for a look when a row fails
+            (WORK / "journal.log").write_text(vm.out(f"sudo journalctl -u {APP} --no-pager -o short-precise", 120))
+            vm.ssh("sudo systemctl poweroff", 30)
         vm.close()
     suffix = "" if ARCH == "amd64" else f"-{ARCH}"
     return res.write(RESULTS / f"system-systemd{suffix}.md",
