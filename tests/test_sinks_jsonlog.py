@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -205,6 +206,29 @@ def test_reopen_after_an_outside_rotation(tmp_path):
     sink.close()
     assert [json.loads(x)["seq"] for x in lines_of(path.with_name("events.jsonl.1"))] == [0]
     assert [json.loads(x)["seq"] for x in lines_of(path)] == [1]
+
+
+
+def test_reopen_makes_the_new_file_without_waiting_for_an_event(tmp_path):
+    # A quiet room may log nothing for minutes: the rotated-away file must be let go, and
+    # the new one made, by the flusher alone.
+    sink = sink_at(tmp_path, max_bytes=0, flush_interval=0.05)
+    path = tmp_path / "logs" / "events.jsonl"
+    sink.handle([ev(0)])
+    sink.flush()
+    moved = path.with_name("events.jsonl.1")
+    path.rename(moved)
+    sink.reopen()
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        assert path.exists() and path.read_bytes() == b""
+        held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+        assert str(moved) not in held
+    finally:
+        sink.close()
+    assert [json.loads(x)["seq"] for x in lines_of(moved)] == [0]
 
 
 CRASH_SCRIPT = textwrap.dedent("""

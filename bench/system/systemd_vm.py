@@ -54,6 +54,7 @@ MACHINES = {
 }
 ARCH = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--arch=")), "amd64")
 WORK = CACHE / ("vm" if ARCH == "amd64" else f"vm-{ARCH}")
+JOURNAL = WORK / "journal.log"   # the unit's journal, for a look when a row fails
 KEY = WORK / "id_ed25519"
 APP = "emotion-edge"
 LOG = f"/var/log/{APP}/events.jsonl"
@@ -305,6 +306,7 @@ def checks(vm: VM, res: Results) -> None:
     res.add("upgrade: git pull && sudo ./install.sh", f"exit {p.returncode} in {took:.0f} s; edited "
             f"config {'kept' if kept else 'CHANGED'}; service {vm.prop('ActiveState')}",
             p.returncode == 0 and kept and vm.prop("ActiveState") == "active")
+    save_journal(vm)   # while the unit still exists: after --uninstall, journalctl -u shows nothing
     p, _ = install(vm, "--uninstall")
     gone = vm.out(f"for f in /etc/systemd/system/{APP}.service /opt/{APP} /usr/local/bin/{APP}; "
                   f"do test -e $f -o -L $f && echo $f; done")
@@ -312,6 +314,10 @@ def checks(vm: VM, res: Results) -> None:
     res.add("--uninstall", f"exit {p.returncode}; left behind: {gone or 'nothing'}; config and logs "
             f"kept ({kept} files); service {vm.prop('LoadState')}",
             p.returncode == 0 and not gone and vm.prop("LoadState") == "not-found")
+
+
+def save_journal(vm: VM) -> None:
+    JOURNAL.write_text(vm.out(f"sudo journalctl -u {APP} --no-pager -o short-precise", 120))
 
 
 def main() -> int:
@@ -324,6 +330,7 @@ def main() -> int:
         binfmt()   # debootstrap's second stage and the set-up below run arm64 programs
     res = Results(f"System check: the service under a real systemd (Debian 12 {ARCH} VM, qemu TCG)")
     WORK.mkdir(parents=True, exist_ok=True)
+    JOURNAL.unlink(missing_ok=True)
     tree = res.timed(f"debootstrap {ARCH} tree (cached after the first run)", debootstrap, ARCH,
                      [*PACKAGES, machine.kernel], tag="" if ARCH == "amd64" else "vm")
     image, kernel, initrd = res.timed("bootable image (mkfs.ext4 -d)", build_image, tree)
@@ -332,8 +339,9 @@ def main() -> int:
         res.add("boot to ssh", f"{vm.wait_ssh():.0f} s; {vm.out('systemctl --version | head -1')}")
         checks(vm, res)
     finally:
-        if vm.proc.poll() is None:   # the unit's journal, for a look when a row fails
-            (WORK / "journal.log").write_text(vm.out(f"sudo journalctl -u {APP} --no-pager -o short-precise", 120))
+        if vm.proc.poll() is None:
+            if not JOURNAL.exists():   # the run stopped before the end
+                save_journal(vm)
             vm.ssh("sudo systemctl poweroff", 30)
         vm.close()
     suffix = "" if ARCH == "amd64" else f"-{ARCH}"

@@ -118,7 +118,8 @@ class JsonLogSink(Sink):
             self._write_pending()
 
     def reopen(self) -> None:
-        """Close and reopen the file at the next flush (for an outside rotator, on SIGHUP).
+        """Close the file and open it again by path within flush_interval (for an outside
+        rotator, on SIGHUP), whether or not an event is waiting.
 
         Only sets a flag, so it is safe to call from a signal handler."""
         self._reopen = True
@@ -198,12 +199,14 @@ class JsonLogSink(Sink):
         with self._lock:
             batch, self._pending = self._pending, deque()
         written = 0
-        if self._reopen:
-            self._reopen = False
+        reopen, self._reopen = self._reopen, False
+        if reopen:
             self._close_fd()
-        if not batch:
-            return      # nothing to do; the file is (re)opened with the next line
+        if not batch and not reopen:
+            return
         try:
+            # After a reopen the new file is made at once, not with the next event (which may
+            # be minutes away): whoever moved the log sees it, and an error shows now.
             if self._fd is None or self._file_replaced():
                 self._open()
             for line in batch:
@@ -211,7 +214,8 @@ class JsonLogSink(Sink):
                     self._rotate()
                 self._write_line(line)
                 written += 1
-            os.fsync(self._fd)
+            if batch:
+                os.fsync(self._fd)
         except OSError as exc:
             self._on_error(exc)
             rest = list(batch)[written:]
