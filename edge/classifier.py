@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import litert
 from .events import Box
 from .paths import file_problem, models_dir
 from .sources.base import display
@@ -118,8 +119,6 @@ def check_number(v: Any, key: str) -> float:
 
 def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
     """A LiteRT interpreter for ``path``, with a clear error for a missing or corrupt file."""
-    from ai_edge_litert.interpreter import Interpreter
-
     path = Path(path)
     _regular_file(path, "model file not found")
     try:
@@ -130,8 +129,7 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
         raise ModelError(f"{path}: file does not match its sidecar's sha256 (corrupt or "
                          f"replaced); reinstall the model files")
     try:
-        interp = Interpreter(model_content=content, num_threads=threads)
-        interp.allocate_tensors()
+        interp = litert.interpreter(content=content, threads=threads)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{_name(path)}: not a loadable TFLite model "
                          f"({first_line(exc)})") from None

@@ -29,12 +29,10 @@ from edge.summary import Summary
 from edge.events import TrackedFace
 
 EMOTION_EDGE = [sys.executable, "-m", "edge"]
-LITERT_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate"
 
 
 def error_lines(stderr: str) -> list[str]:
-    """stderr without LiteRT's own start-up notice (printed by the C++ library)."""
-    return [x for x in stderr.strip().splitlines() if not x.startswith(LITERT_INFO)]
+    return stderr.strip().splitlines()   # LiteRT's own start-up line is gone (edge/litert.py)
 
 
 def make_config(tmp_path: Path, uri: str, **sections) -> config.Config:

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .. import litert
 from .anchors import ssd_anchor_centers
 from .base import Detection, FaceDetector, frame_region
 from .errors import DetectorModelError
@@ -58,13 +59,10 @@ def _logit(p: float) -> float:
 
 def load_interpreter(path: Path, threads: int):
     """A ready LiteRT interpreter, or a one-line DetectorModelError."""
-    from ai_edge_litert.interpreter import Interpreter
-
     if not path.is_file():
         raise DetectorModelError(f"{path}: BlazeFace model not found; {FETCH_HINT}")
     try:
-        interp = Interpreter(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        interp = litert.interpreter(path=path, threads=threads)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with multi-line texts
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DetectorModelError(

@@ -27,6 +27,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .. import litert
+
 MEDIAPIPE_VERSION = "0.10.14"
 # One fixed wheel (see the module docstring): these four pin it exactly.
 WHEEL_PLATFORM = "manylinux_2_17_x86_64"
@@ -65,9 +67,8 @@ def is_valid(path: Path) -> bool:
 
 def check_loads(path: Path) -> None:
     """LiteRT can build an interpreter from the file (catches a runtime that cannot read it)."""
-    from ai_edge_litert.interpreter import Interpreter
     try:
-        Interpreter(model_path=str(path), num_threads=1).allocate_tensors()
+        litert.interpreter(path=path)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
         raise FetchError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from exc
 
@@ -77,15 +78,13 @@ def run_each(folder: Path, log=print) -> list[Path]:
     that exist prove nothing: a runtime that cannot run on this CPU crashes here (the
     model being tried is named first), not at the service's first frame."""
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
     paths = sorted(folder.glob("*.tflite"))
     if not paths:
         raise FetchError(f"{folder}: no .tflite models to run")
     for path in paths:
         print(f"    LiteRT runs {path.name} ...", end=" ", flush=True)
         try:
-            interp = Interpreter(model_path=str(path), num_threads=1)
-            interp.allocate_tensors()
+            interp = litert.interpreter(path=path)
             for d in interp.get_input_details():
                 interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
             interp.invoke()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import litert
 from ..classifier import (ModelError, check_labels, check_number, check_size, first_line,
                           load_interpreter, read_sidecar)
 from ..sources.base import display
@@ -50,9 +51,7 @@ class FlowModel:
             sidecar = sidecar or FlowSidecar.load(path.with_suffix(".json"))
             self.interpreter = load_interpreter(path, threads, sidecar.sha256)
         else:  # host-side checks of a model still in memory
-            from ai_edge_litert.interpreter import Interpreter
-            self.interpreter = Interpreter(model_content=content, num_threads=threads)
-            self.interpreter.allocate_tensors()
+            self.interpreter = litert.interpreter(content=content, threads=threads)
         if sidecar is None:
             raise ModelError("a micro model needs its sidecar (labels, pixel scale)")
         self.sidecar, self.labels = sidecar, sidecar.labels
