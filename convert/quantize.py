@@ -126,7 +126,11 @@ def write_sidecar(tflite_path: Path, *, labels, input_size: int, extra: dict,
 
 
 def quantize(keras_path: Path, out_path: Path, *, data: Path | None = None, calib: int = 500,
-             max_drop: float = 1.0, val_split: str = "val", extra: dict | None = None) -> Comparison:
+             max_drop: float = 1.0, val_split: str = "val", extra: dict | None = None,
+             sizes: tuple[int, ...] = ()) -> Comparison:
+    """``sizes``: also score float and int8 on val faces brought down to each of these sizes
+    (``convert/sizes.py``), refuse when int8 loses more than ``max_drop`` at any of them, and
+    write both curves into the sidecar (``val.by_face_size``)."""
     import keras
 
     from .evaluate import evaluate_keras, evaluate_tflite, labels_for
@@ -149,22 +153,49 @@ def quantize(keras_path: Path, out_path: Path, *, data: Path | None = None, cali
     q = evaluate_tflite(tmp, val, target=target, sidecar=tmp.with_suffix(".json"))
     comp = Comparison(f["accuracy"], q["accuracy"],
                       float((f["predictions"] == q["predictions"]).mean()), f["n"])
+    curves = size_curves(model, tmp, val, target, sizes) if sizes else None
     tmp.with_suffix(".json").unlink()
     if comp.drop_points > max_drop:
         tmp.unlink()
         raise QuantizationRefused(
             f"int8 accuracy {q['accuracy']:.4f} is {comp.drop_points:.2f} points below float "
             f"{f['accuracy']:.4f} (limit {max_drop}); not written")
+    for n, acc in (curves or {}).get("float", {}).items():
+        drop = 100 * (acc - curves["int8"][n])
+        if drop > max_drop:
+            tmp.unlink()
+            raise QuantizationRefused(f"int8 loses {drop:.2f} points against float on {n} px "
+                                      f"faces (limit {max_drop}); not written")
     tmp.replace(out_path)
     info = {"model": model.name, "keras_file": keras_path.name, "parameters": model.count_params(),
             "calibration": f"{len(rep)} faces from the cleaned FER2013 training split",
             "val": {"split": val_split, "n": comp.n, "scored_against": target_name(target),
                     "float_accuracy": round(comp.float_accuracy, 4),
                     "int8_accuracy": round(comp.int8_accuracy, 4),
-                    "argmax_agreement": round(comp.agreement, 4)},
+                    "argmax_agreement": round(comp.agreement, 4),
+                    **({"by_face_size": curves} if curves else {})},
             "ops": op_types(tflite), **(extra or {})}
     write_sidecar(out_path, labels=labels, input_size=size, extra=info, face_size=fer.FACE_SIZE)
     return comp
+
+
+def size_curves(model, tflite: Path, val: fer.FaceSet, target: str, sizes) -> dict:
+    """Float and int8 accuracy at each face size, on the val faces the target scores."""
+    from edge.classifier import EmotionModel
+
+    from .evaluate import predict_keras
+    from .sizes import size_curve
+
+    if target.startswith("ferplus") and val.ferplus is not None:
+        y = fer.ferplus_majority(val.ferplus)
+        faces, y = val.x[y >= 0], y[y >= 0]
+    else:
+        faces, y = val.x, val.y
+    int8 = EmotionModel(tflite, threads=2, sidecar=tflite.with_suffix(".json"))
+    curves = {"float": size_curve(lambda f: predict_keras(model, f), faces, y, sizes),
+              "int8": size_curve(int8.predict_faces, faces, y, sizes)}
+    return {"down": "area", **{k: {str(n): round(a, 4) for n, a in c.items()}
+                               for k, c in curves.items()}}
 
 
 def target_name(target: str) -> str:
@@ -181,6 +212,9 @@ def add_parser(sub) -> None:
                    help="refuse when int8 loses more accuracy points than this (default 1.0)")
     p.add_argument("--target", default="fer2013", choices=fer.TARGETS,
                    help="labels the val check scores against (FER+ targets: FER+ majority)")
+    p.add_argument("--sizes", default="", metavar="12,16,...",
+                   help="also check int8 against float on val faces of these sizes in px "
+                        "(far faces; the gate applies at each) and record both curves")
     p.add_argument("--note", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sidecar fields, e.g. trained_on=...")
     p.set_defaults(func=_run)
@@ -189,8 +223,12 @@ def add_parser(sub) -> None:
 def _run(args) -> int:
     extra = {"target": args.target, **dict(n.split("=", 1) for n in args.note)}
     try:
+        sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else ()
+    except ValueError:
+        raise ValueError(f"--sizes {args.sizes!r}: give px as a comma-separated list") from None
+    try:
         c = quantize(args.model, args.output, data=args.data, calib=args.calib,
-                     max_drop=args.max_drop, extra=extra)
+                     max_drop=args.max_drop, extra=extra, sizes=sizes)
     except QuantizationRefused as exc:
         print(f"emotion-convert quantize: refused: {exc}")
         return 1

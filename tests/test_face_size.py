@@ -111,3 +111,27 @@ def test_training_keeps_the_epoch_best_across_face_sizes(tmp_path):
     assert float(row["val_size_score"]) == pytest.approx(np.mean(accs))
     assert accs[0] > accs[2]  # the shipped start reads small faces worse
     assert json.loads((run / "state.json").read_text())["best"] == pytest.approx(np.mean(accs))
+
+
+def test_quantize_checks_int8_at_every_face_size(tmp_path, fer_npz):
+    """``quantize --sizes``: float and int8 are scored on val faces of each size, the curves
+    go into the sidecar (the full size's figure is the usual val figure), and int8 may lose
+    at most ``--max-drop`` at any of them. A small npz keeps it quick."""
+    with np.load(fer_npz) as d:
+        small = {f"{k}_{s}": d[f"{k}_{s}"][:n] for s, n in (("train", 2000), ("val", 400))
+                 for k in ("x", "y", "ferplus")}
+    np.savez(tmp_path / "small.npz", **small)
+    out = tmp_path / "q.tflite"
+    r = run_convert("quantize", MODELS / "emotion.keras", "-o", out, "--data",
+                    tmp_path / "small.npz", "--calib", "140", "--target", "ferplus-votes",
+                    "--sizes", "16,48")
+    assert r.returncode == 0, r.stderr[-2000:]
+    val = json.loads(out.with_suffix(".json").read_text())["val"]
+    curves = val["by_face_size"]
+    assert curves["float"]["48"] == val["float_accuracy"]
+    assert curves["int8"]["48"] == val["int8_accuracy"]
+    assert curves["int8"]["16"] < curves["int8"]["48"] - 0.10
+    assert abs(curves["float"]["16"] - curves["int8"]["16"]) < 0.03
+    r = run_convert("quantize", MODELS / "emotion.keras", "-o", tmp_path / "r.tflite",
+                    "--data", tmp_path / "small.npz", "--calib", "70", "--sizes", "x")
+    assert r.returncode == 2 and "--sizes 'x'" in r.stderr
