@@ -20,6 +20,7 @@ import numpy as np
 
 from . import data as fer
 from .augment import Augment
+from .binary import BINARY_LABELS, to_binary
 from .preprocess import to_model_input
 from .swa import WeightAverage, recompute_batch_norm
 
@@ -49,21 +50,6 @@ class TrainConfig:
     teacher_weight: float = 0.5        # share of each target taken from the teachers
     swa: int = 0                       # average the weights of the last N epochs; 0: off
     swa_lr: float = 2e-4               # the constant learning rate of those N epochs
-
-
-# The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
-# left out as neither clearly positive nor negative.
-BINARY_LABELS = ("negative", "positive")
-BINARY_OF_CLASS = np.array([0, 0, 0, 1, 0, -1, -1])
-
-
-def to_binary(faces: fer.FaceSet) -> fer.FaceSet:
-    b = BINARY_OF_CLASS[faces.y]
-    out = faces.subset(b >= 0, "binary task: angry/disgust/fear/sad -> negative, happy -> "
-                                "positive; surprise and neutral left out")
-    out.y = BINARY_OF_CLASS[out.y]
-    out.ferplus = None
-    return out
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarray, np.ndarray]:
