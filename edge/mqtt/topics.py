@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,17 @@ EVENT_EXTRA = ("previous", "duration_s")
 def safe_id(text: str) -> str:
     """A host name made into a device id: characters outside [A-Za-z0-9_-] become '-'."""
     return re.sub(r"[^A-Za-z0-9_-]", "-", text).strip("-") or "emotion-edge"
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """``text`` safe for a terminal or a log line: control and format characters (C0, C1,
+    DEL, so every escape sequence loses its ESC; bidi overrides, zero-width marks) removed,
+    at most ``limit`` characters (an ellipsis marks a cut)."""
+    out = "".join(c for c in text[:limit * 4] if unicodedata.category(c) not in _UNPRINTABLE)
+    return out if len(out) <= limit else out[:limit - 1] + "\u2026"
 
 
 def dumps(obj: Any) -> str:
