@@ -8,7 +8,7 @@ import pytest
 
 from edge import config
 from edge.events import Event
-from edge.mqtt.spool import Spool
+from edge.mqtt.spool import Spool, read_counters
 from edge.mqtt.topics import Topics, safe_id, state_payload
 from edge.sinks.mqtt import MqttConfig, MqttSink
 
@@ -36,6 +36,7 @@ def seqs(spool: Spool) -> list[int]:
 def test_spool_survives_a_restart_and_sequence_numbers_continue(tmp_path):
     s = Spool(tmp_path, 1_000_000, 3600)
     spool_states(s, 5)
+    s.close()
     again = Spool(tmp_path, 1_000_000, 3600)          # a new process on the same folder
     assert seqs(again) == [1, 2, 3, 4, 5] and [i.retain for i in again] == [True] * 5
     for item in list(again)[:3]:                       # the broker acknowledged three
@@ -44,6 +45,7 @@ def test_spool_survives_a_restart_and_sequence_numbers_continue(tmp_path):
     for item in list(again):
         again.remove(item)
     assert not list(tmp_path.glob("*.msg"))
+    again.close()
     third = Spool(tmp_path, 1_000_000, 3600)          # empty now: the counters carry on
     assert third.next_seq("state") == 7 and third.next_seq("events") == 1
 
@@ -51,6 +53,7 @@ def test_spool_survives_a_restart_and_sequence_numbers_continue(tmp_path):
 def test_power_cut_leftovers_and_damaged_files(tmp_path):
     s = Spool(tmp_path, 1_000_000, 3600)
     spool_states(s, 3)
+    s.close()
     # A write the power cut interrupted (never renamed), and a file the SD card mangled.
     (tmp_path / "0000000000000004.msg.tmp").write_bytes(b'{"topic": "emotion-ed')
     (tmp_path / "0000000000000002.msg").write_bytes(b"\x00\x00garbage")
@@ -73,7 +76,7 @@ def test_size_and_age_bounds_drop_the_oldest_and_count_them(tmp_path, caplog):
     assert sum("dropping the oldest" in r.message for r in caplog.records) == 1
     # Age: a day later the rest is older than max_age_s.
     assert s.enforce_bounds(t + 86400) == 4 and len(s) == 0 and s.dropped == 10
-    assert json.loads((tmp_path / "counters.json").read_text())["dropped"] == 10
+    assert read_counters(tmp_path)["dropped"] == 10
     # In-flight messages (handed to the client, waiting for PUBACK) are never dropped.
     spool_states(s, 2)
     first = next(iter(s))
@@ -112,8 +115,10 @@ def test_defaults_are_off_and_device_is_the_host_name(monkeypatch):
     c = config.Config().mqtt
     assert not c.enabled and not c.publish_events and c.topic_prefix == "emotion-edge"
     assert safe_id("pi.room-12.local") == "pi-room-12-local"
+    c = MqttConfig(device_id="room-12")
+    assert str(c.spool_path("/var/log/x")) == "/var/log/x/mqtt-spool/room-12"
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/emotion-edge")
-    assert str(c.spool_path) == "/var/lib/emotion-edge/mqtt-spool"
+    assert str(c.spool_path("/var/log/x")) == "/var/lib/emotion-edge/mqtt-spool/room-12"
 
 
 def test_missing_password_file_is_a_one_line_sink_error(tmp_path):

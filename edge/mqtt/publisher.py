@@ -44,7 +44,7 @@ KEEPALIVE_S = 30         # the broker declares us dead (last will) 45 s after a 
 CONNECT_TIMEOUT_S = 5.0  # TCP + TLS; then as long again for the broker's CONNACK
 QUEUE_MAX = 10_000       # events waiting for this thread; beyond it the newest are counted lost
 CLOSE_TIMEOUT_S = 5.0    # at shutdown: how long to wait for PUBACKs before leaving the rest spooled
-REANNOUNCE_MIN_S = 30.0  # Home Assistant's birth messages: at most one re-announcement per this
+REANNOUNCE_MIN_S = 10.0  # Home Assistant's birth messages: at most one re-announcement per this
 LOG_INTERVAL_S = 60.0    # a repeated trouble from the broker's side: one log line per this
 CLEAR_MAX = 256          # stale discovery configs cleared per connection, at most
 
@@ -121,8 +121,11 @@ class Publisher:
         if self._thread.ident is not None:
             self._thread.join(timeout)
         if self._thread.is_alive():
-            log.warning("mqtt: the publisher did not finish within %g s; unsent messages stay "
-                        "in the spool %s", timeout, self.spool.folder)
+            memory = self.spool.in_memory + len(self._queue)
+            log.warning("mqtt: the publisher did not finish within %g s; %d unsent message(s) "
+                        "stay in the spool %s%s", timeout, len(self.spool) - self.spool.in_memory,
+                        self.spool.folder, f"; {memory} held only in memory are lost"
+                        if memory else "")
             return
         fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), -1, -1
         for fd in fds:
@@ -246,14 +249,26 @@ class Publisher:
                     self._wait(self.client.socket(), time.monotonic())
                 self.client.disconnect()
                 self.client.loop_write()
-        left = len(self.spool)
+        self._drop_socket()
+        spool = self.spool
+        lost = spool.close()       # writes what only memory held, if the disk takes it now
+        left = len(spool) - lost
         if left:
             log.info("mqtt: %d message(s) stay in the spool %s for the next start", left,
-                     self.spool.folder)
+                     spool.folder)
+        if lost:
+            log.error("mqtt: %d unsent message(s) are lost: the spool's disk refused them "
+                      "(%s); counted as dropped", lost, spool.folder)
+        if not spool.counters_saved:
+            log.error("mqtt: spool %s: the counters could not be saved (the disk refused "
+                      "them): the next start may reuse sequence numbers and under-report "
+                      "'dropped'", spool.folder)
         log.info("mqtt: %d message(s) acknowledged, %d failed connection attempt(s), %d lost "
-                 "connection(s), %d dropped (spool bound or full queue)", self.published,
-                 self.connect_failures, self.disconnects, self.spool.dropped + self.queue_dropped)
-        self._drop_socket()
+                 "connection(s), %d dropped (spool bound, full queue or full disk), %d "
+                 "incoming discarded for their size, %d Home Assistant birth message(s), "
+                 "%d announcement(s)", self.published, self.connect_failures, self.disconnects,
+                 spool.dropped + self.queue_dropped, self.oversized, self.births,
+                 self.announcements)
 
     def _unsent(self) -> bool:
         return bool(self.spool.after(self._sent_upto, 1))

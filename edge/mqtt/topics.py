@@ -110,7 +110,7 @@ def discovery_messages(topics: Topics, labels: tuple[str, ...], room: str,
     ``<discovery_prefix>/<component>/[<node_id>/]<object_id>/config``, ``unique_id``,
     ``device`` with ``identifiers``, ``availability_topic``) and
     home-assistant.io/integrations/sensor.mqtt (``state_topic`` required, ``value_template``,
-    ``unit_of_measurement``, ``state_class``)."""
+    ``unit_of_measurement``, ``state_class``, ``device_class`` and ``options``)."""
     device_uid = f"emotion-edge_{topics.device}"
     device = {"identifiers": [device_uid], "name": f"Emotion monitor {room or topics.device}",
               "model": model, "manufacturer": "emotion-edge", "sw_version": __version__}
@@ -120,7 +120,10 @@ def discovery_messages(topics: Topics, labels: tuple[str, ...], room: str,
               "payload_available": ONLINE, "payload_not_available": OFFLINE, "qos": 1,
               "device": device, "origin": {"name": "emotion-edge", "sw_version": __version__}}
     sensors: dict[str, dict[str, Any]] = {
+        # An enum sensor (home-assistant.io/integrations/sensor, "device class enum"): its
+        # states are the model's labels and "none" (no face seen), listed in ``options``.
         "dominant": {"name": "Dominant emotion", "icon": "mdi:emoticon-outline",
+                     "device_class": "enum", "options": [*labels, "none"],
                      "value_template": "{{ value_json.dominant or 'none' }}"},
         "faces": {"name": "Faces in view", "icon": "mdi:account-group",
                   "value_template": "{{ value_json.faces }}", "unit_of_measurement": "faces",
