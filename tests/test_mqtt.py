@@ -116,6 +116,9 @@ def check_discovery(topic: str, p: dict, state_fields: set[str]) -> None:
     assert used and used <= state_fields, (used, state_fields)
     if "unit_of_measurement" in p:
         assert p["state_class"] == "measurement"
+    if m.group(2) == "dominant":      # an enum sensor: every state it can take, listed
+        assert p["device_class"] == "enum" and p["options"] == [*LABELS, "none"]
+        assert "unit_of_measurement" not in p and "state_class" not in p
 
 
 # --- a real video ----------------------------------------------------------------------------
@@ -417,3 +420,57 @@ def test_the_health_panel_shows_the_broker_connection(tmp_path, broker, videos):
     assert mqtt_health["broker"] == f"127.0.0.1:{broker.port}"
     assert mqtt_health["published"] == summaries + 1 >= 4    # the first state, every summary
     assert mqtt_health["spool dropped"] == mqtt_health["queue dropped"] == 0
+
+
+# --- Home Assistant: removing what is no longer announced (issue 35 §8) ------------------------
+
+def retained_configs(port: int) -> dict[str, bytes]:
+    """The discovery configs the broker holds now: a new client gets every retained one;
+    the retained status (subscribed after) arrives after all of them."""
+    late = Subscriber(port, ["homeassistant/#", "emotion-edge/+/status"], client_id="late").start()
+    late.wait_for(lambda: late.on("emotion-edge/+/status"), 10, "the retained status")
+    late.stop()
+    return {m.topic: m.payload for m in late.on("homeassistant/#")}
+
+
+def run_until(cfg: Path, video: Path, logs: Path, sub: Subscriber, predicate, what: str):
+    proc = monitor(cfg, video, logs, "--loop")
+    try:
+        sub.wait_for(predicate, 60, what)
+    finally:
+        rc, _, err = finish(proc)
+    assert rc == 0, err
+    return err
+
+
+def test_configs_no_longer_announced_are_removed(tmp_path, broker, videos):
+    """Home Assistant removes an entity when its config topic gets an empty retained
+    message. A label the model no longer has, and with discovery = false every config,
+    is removed that way; before, `discovery = false` left the entities in place."""
+    stale = "homeassistant/sensor/room-12/share_contempt/config"
+    other = "homeassistant/sensor/room-99/faces/config"        # another device: not ours
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="older-run")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    for topic in (stale, other):
+        pub.publish(topic, json.dumps({"name": "old", "state_topic": "x"}), qos=1,
+                    retain=True).wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+    sub = Subscriber(broker.port, ["homeassistant/#"]).start()
+    cleared = lambda topic: lambda: [m for m in sub.on(topic) if not m.payload]  # noqa: E731
+
+    cfg = write_config(tmp_path / "on.toml", broker.port)
+    err = run_until(cfg, videos / CLIP, tmp_path / "logs", sub, cleared(stale), "the stale one")
+    assert "removing the discovery config " + stale in err
+    now = retained_configs(broker.port)
+    ours = {t for t in now if "/room-12/" in t}
+    assert len(ours) == 10 and stale not in now and other in now
+
+    cfg = write_config(tmp_path / "off.toml", broker.port, discovery=False)
+    err = run_until(cfg, videos / CLIP, tmp_path / "logs", sub,
+                    lambda: all(cleared(t)() for t in ours), "every config removed")
+    assert err.count("removing the discovery config") == 10
+    now = retained_configs(broker.port)
+    assert set(now) == {other}
+    sub.stop()
