@@ -55,7 +55,7 @@ def test_a_200_mb_retained_birth_message_is_discarded_unread(tmp_path, memory_br
     assert rc == 0, err[-3000:]
     bomb = json.loads((tmp_path / "bomb.json").read_text())
     assert "unexpected error" not in err and "Traceback" not in err, err[-3000:]
-    lines = [line for line in err.splitlines() if "discarded" in line]
+    lines = [line for line in err.splitlines() if "mqtt: discarded" in line]
     assert len(lines) == 1, err
     size = re.search(r"this one: (\d+) bytes on homeassistant/status\)", lines[0])
     assert size and int(size.group(1)) > BIG, lines
