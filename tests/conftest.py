@@ -72,7 +72,8 @@ def pytest_runtest_call(item):
 #   .venv/bin/python -m pytest -m "not slow"          the fast subset (under 3 minutes)
 #   .venv/bin/python -m pytest -m "unit or pipeline"  no browser, broker or install
 # A new test file gets a line here (its tests fail until it has one); a test that takes more
-# than a few seconds on a 2-core machine goes into SLOW, by file or by file::test.
+# than a few seconds on a 2-core machine goes into SLOW, by file or by file::test (every
+# parametrization), or its whole kind into SLOW_KINDS.
 KINDS = {
     "unit": "in-process tests of one module: no real clip, no child process of the monitor",
     "pipeline": "the monitor, its stages and commands on real clips, photos and models",
@@ -123,7 +124,16 @@ KIND_OF_FILE = {
     "test_micro_sequences.py": "host",
     "test_system_results.py": "system",
 }
-SLOW: set[str] = set()
+# Every test of these kinds starts Chromium, Mosquitto, an install or a training run.
+SLOW_KINDS = {"browser", "broker", "install", "host"}
+SLOW = {
+    "test_faults_cli.py::test_options_before_and_after_positional_arguments",
+    "test_faults_images.py::test_a_huge_png_is_decoded_in_gray_and_fitted",
+    "test_faults_images.py::test_classify_a_folder_of_odd_pictures",
+    "test_faults_images.py::test_run_on_a_folder_of_odd_pictures_counts_what_it_skips",
+    "test_faults_property.py::test_random_configs_are_valid_or_one_line",
+    "test_faults_property.py::test_random_emotion_sidecars_give_a_working_model_or_one_line",
+}
 
 
 def pytest_configure(config):
@@ -142,7 +152,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.kind_missing)
             continue
         item.add_marker(getattr(pytest.mark, kind))
-        if name in SLOW or f"{name}::{getattr(item, 'originalname', item.name)}" in SLOW:
+        if kind in SLOW_KINDS or name in SLOW or \
+                f"{name}::{getattr(item, 'originalname', item.name)}" in SLOW:
             item.add_marker(pytest.mark.slow)
 
 
