@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 
 from . import litert
+from .errors import EmotionEdgeError, display
 from .events import Box
 from .paths import file_problem, models_dir
-from .sources.base import display
 
 
-class ModelError(RuntimeError):
+class ModelError(EmotionEdgeError, RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .classifier import ClassifierConfig
+from .errors import EmotionEdgeError, display
 from .detectors import DetectorConfig
 from .micro import MicroConfig
 from .sinks.console import ConsoleConfig
@@ -30,7 +31,7 @@ from .tracker import TrackerConfig, upgrade_legacy_keys
 from .web.config import WebConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(EmotionEdgeError, ValueError):
     """A configuration problem, phrased for the person editing the file: always one line
     (a key or file name with a newline or other control character in it is escaped)."""
 
@@ -93,7 +94,7 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
         raw["log"] = {"dir": os.environ["LOGS_DIRECTORY"].split(":")[0]}
     if path is not None:
         path = Path(path)
-        where = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        where = display(path)
         for section, values in _read_toml(path, where).items():
             if isinstance(values, dict) and isinstance(raw.get(section), dict):
                 raw[section].update(values)

@@ -85,6 +85,7 @@ KINDS = {
 }
 KIND_OF_FILE = {
     "test_config.py": "unit",
+    "test_errors.py": "unit",
     "test_faults_property.py": "unit",
     "test_imports.py": "unit",
     "test_litert.py": "unit",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import EmotionEdgeError
 from ..events import Event, FrameResult
 from .base import Sink
 
@@ -38,7 +39,7 @@ def _default_colours() -> dict[str, list[float]]:
             "neutral": [0.3, 0.3, 0.3]}
 
 
-class GpioUnavailable(RuntimeError):
+class GpioUnavailable(EmotionEdgeError, RuntimeError):
     """The GPIO pins cannot be driven here; the message says what to change."""
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..events import Event
+from ..paths import fsync_dir
 from .base import Sink
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,10 @@ class JsonLogSink(Sink):
                 except FileNotFoundError:
                     pass
             os.rename(base, f"{base}.1")
-        _fsync_dir(self.path.parent)   # make the renames survive a power cut
+        try:                           # make the renames survive a power cut
+            fsync_dir(self.path.parent)
+        except OSError:                # best effort: the lines themselves are fsynced
+            pass
         self._open()
 
     def _close_fd(self) -> None:
@@ -306,16 +310,3 @@ class JsonLogSink(Sink):
                         "%d line(s) dropped so far", self.path, self._fault_errors, self._fault,
                         self._dropped)
             self._fault, self._fault_errors = None, 0
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

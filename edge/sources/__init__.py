@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import (NO_FRAME, EndOfStream, Frame, FrameSource, ResilientSource, SourceError,
-                   SourceUnavailable)
+from .base import (IMAGE_SUFFIXES, NO_FRAME, EndOfStream, Frame, FrameSource, ResilientSource,
+                   SourceError, SourceUnavailable)
 from .capture import CaptureThread
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "demo_pexels_wolfgang_langer.mp4"
@@ -41,8 +41,6 @@ class SourceConfig:
         if not 0 <= self.read_ahead <= 16:
             raise ValueError(f"read_ahead: {self.read_ahead} is outside 0..16")
 
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def find_camera() -> str | None:

@@ -15,12 +15,13 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from ..errors import EmotionEdgeError
 from .history import LogFiles
 
 STATIC = Path(__file__).parent / "static"
 
 
-class ReportError(ValueError):
+class ReportError(EmotionEdgeError, ValueError):
     """A report that cannot be written; one line for the user."""
 
 
