@@ -25,9 +25,9 @@ from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
 from .sinks.mqtt import MqttConfig
-from .sinks.web import WebConfig
 from .sources import SourceConfig
 from .tracker import TrackerConfig
+from .web.config import WebConfig
 
 
 class ConfigError(ValueError):

@@ -34,7 +34,7 @@ from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline
 from ..sources import SourceError
 from ..sources.images import decode_image
-from ..sinks.web import WebConfig
+from .config import WebConfig
 from .history import LogFiles
 from .hub import LiveHub
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 from ..sinks.base import Pipeline, SinkError
-from ..sinks.web import WebConfig
+from .config import WebConfig
 from .hub import LiveHub
 
 log = logging.getLogger(__name__)
