@@ -69,9 +69,11 @@ window.EmotionChart = class EmotionChart {
       return;
     }
     const names = this.opts.names || {};
-    const font = `${this.opts.font || 12}px system-ui, sans-serif`;
-    const axis = {stroke: "#aab4bf", grid: {stroke: "#2c333d"}, ticks: {stroke: "#2c333d"}, font,
-                  size: Math.round((this.opts.font || 12) * 3.2)};
+    const px = this.opts.font || 12;
+    const font = `${px}px system-ui, sans-serif`;
+    // Room for the widest tick label (uPlot's default size is for 12 px type).
+    const fits = (u, values) => Math.ceil(px * 0.62 * Math.max(2, ...(values || []).map((v) => String(v).length))) + px + 4;
+    const axis = {stroke: "#aab4bf", grid: {stroke: "#2c333d"}, ticks: {stroke: "#2c333d", size: px / 2}, font, gap: px / 3};
     const series = [{}].concat(this.labels.map((lab) => ({
       label: names[lab] || lab, stroke: EmotionChart.css(this.colours[lab]), width: 2,
       points: {show: (u) => u.data[0].length < 80},
@@ -86,10 +88,11 @@ window.EmotionChart = class EmotionChart {
         y: {range: [0, 100]},
         faces: {range: (u, lo, hi) => [0, Math.max(3, (hi ?? 0) + 1)]},
       },
-      axes: [{...axis, space: 4 * (this.opts.font || 12),
+      axes: [{...axis, space: 4.5 * px, size: Math.round(px * 2.4),
               values: (u, splits) => splits.map((t) => EmotionChart.clock(t, this.span && this.span[1] - this.span[0] < 600))},
-             {...axis, values: (u, v) => v.map((t) => t + "%")},
-             {...axis, side: 1, scale: "faces", grid: {show: false}}],
+             {...axis, space: 2.5 * px, size: fits, values: (u, v) => v.map((t) => t + "%")},
+             {...axis, side: 1, scale: "faces", grid: {show: false}, space: 2.5 * px, size: fits,
+              incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]}],
     }, data, this.el);
     this.shown();
   }

@@ -14,7 +14,7 @@ const MODE = document.body.dataset.mode;           // "live" | "room"
 const VIDEO = document.body.dataset.video === "1";  // live mode with the picture on
 
 const k = {labels: [], colours: {}, summaries: [], chart: null, frame: null, es: null, tries: 0,
-  timer: 0, heard: 0, boot: null, videoTries: 0, bars: new Map(), redraw: 0};
+  timer: 0, chartTimer: 0, heard: 0, boot: null, videoTries: 0, bars: new Map(), redraw: 0};
 
 function t(key, values = {}) {
   const s = STRINGS[key] ?? key;
@@ -114,6 +114,7 @@ function bar(lab) {
 
 function showNow(msg) {
   k.frame = msg;
+  $("now").dataset.t = msg.t;
   const dom = $("dominant");
   dom.textContent = msg.dominant ? emotion(msg.dominant) : (msg.n ? "—" : t("common.nobody"));
   dom.dataset.emotion = msg.dominant || "";
@@ -183,7 +184,7 @@ function keep(rec) {
 
 function addSummary(rec) {
   keep(rec);
-  chartNow();
+  if (!k.chartTimer) k.chartTimer = setTimeout(() => { k.chartTimer = 0; chartNow(); }, 250);   // one redraw for a burst
 }
 
 function chartFont() {
