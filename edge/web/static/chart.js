@@ -43,11 +43,20 @@ window.EmotionChart = class EmotionChart {
     return seconds ? `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}` : `${p(d.getHours())}:${p(d.getMinutes())}`;
   }
 
+  // uPlot's columns; with a window, only the summaries inside it, between two empty points
+  // at its edges (so the axis spans the window even with no summary at all).
   data(summaries) {
-    const x = summaries.map((s) => EmotionChart.unix(s.ts));
-    const cols = this.labels.map((lab) => summaries.map((s) =>
-      s.emotion_share && lab in s.emotion_share ? Math.round(s.emotion_share[lab] * 1000) / 10 : null));
-    const faces = summaries.map((s) => s.faces_seen ?? null);
+    let rows = summaries;
+    if (this.span) {
+      const [lo, hi] = this.span;
+      rows = summaries.filter((s) => { const t = EmotionChart.unix(s.ts); return t >= lo && t <= hi; });
+    }
+    this.count = rows.length;
+    const edge = (lo, mid, hi) => (this.span ? [lo, ...mid, hi] : mid);
+    const x = edge(this.span?.[0], rows.map((s) => EmotionChart.unix(s.ts)), this.span?.[1]);
+    const cols = this.labels.map((lab) => edge(null, rows.map((s) =>
+      s.emotion_share && lab in s.emotion_share ? Math.round(s.emotion_share[lab] * 1000) / 10 : null), null));
+    const faces = edge(null, rows.map((s) => s.faces_seen ?? null), null);
     return [x, ...cols, faces];
   }
 
@@ -65,7 +74,6 @@ window.EmotionChart = class EmotionChart {
     if (this.plot) {
       this.plot.setData(data);
       if (this.plot.width !== width || this.plot.height !== height) this.plot.setSize({width, height});
-      this.shown();
       return;
     }
     const names = this.opts.names || {};
@@ -76,12 +84,13 @@ window.EmotionChart = class EmotionChart {
     const axis = {stroke: "#aab4bf", grid: {stroke: "#2c333d"}, ticks: {stroke: "#2c333d", size: px / 2}, font, gap: px / 3};
     const series = [{}].concat(this.labels.map((lab) => ({
       label: names[lab] || lab, stroke: EmotionChart.css(this.colours[lab]), width: 2,
-      points: {show: (u) => u.data[0].length < 80},
+      points: {show: () => this.count < 80},
       value: (u, v) => v == null ? "-" : v.toFixed(0) + "%",
     })), [{label: this.opts.facesLabel || "faces seen", stroke: "#cccccc", dash: [6, 4], width: 1, scale: "faces"}]);
     this.plot = new uPlot({
       width, height, series,
       legend: {show: this.opts.legend !== false},
+      hooks: {draw: [() => this.shown()]},          // uPlot draws (and sets its scales) later
       cursor: {show: this.opts.legend !== false},
       scales: {
         x: {time: true, range: (u, lo, hi) => this.span ? this.span.slice() : [lo ?? 0, hi ?? 1]},
@@ -94,7 +103,6 @@ window.EmotionChart = class EmotionChart {
              {...axis, side: 1, scale: "faces", grid: {show: false}, space: 2.5 * px, size: fits,
               incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]}],
     }, data, this.el);
-    this.shown();
   }
 
   // What the chart shows, for anyone checking (tests, a curious operator's devtools).
@@ -102,6 +110,6 @@ window.EmotionChart = class EmotionChart {
     const x = this.plot.scales.x;
     this.el.dataset.xmin = x.min;
     this.el.dataset.xmax = x.max;
-    this.el.dataset.points = this.plot.data[0].length;
+    this.el.dataset.points = this.count;
   }
 };
