@@ -256,7 +256,7 @@ def test_the_catalogue_speaks_both_languages_and_picks_one():
     assert i18n.choose("", None) == "en"
     assert i18n.choose("", "en;q=0.4, zh-Hans;q=0.8") == "zh-CN"
     assert i18n.choose("en", "zh-CN") == "en"                        # [web] language wins
-    for name in ("kiosk.html", "index.html"):                        # every {{key}} exists
+    for name in ("kiosk.html", "index.html", "login.html"):          # every {{key}} exists
         for lang in i18n.LANGUAGES:
             i18n.render(ROOT / "edge" / "web" / "static" / name, lang, mode="live", video="1")
 

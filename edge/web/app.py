@@ -24,14 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
                                  Response, StreamingResponse)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..classifier import ClassifierConfig, FaceClassifier, ModelError
 from ..photo import annotate, bgr_colours, classify_image
-from ..sinks.base import Pipeline
+from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
 from ..sources.images import decode_image
 from . import i18n
@@ -40,6 +40,7 @@ from .history import LogFiles
 from .hub import LiveHub
 from .kiosk import KIOSK_PATHS, Kiosk
 from .palette import screen_colours
+from .security import BodyLimit, HostCheck, OriginCheck, host_names
 
 STATIC = Path(__file__).parent / "static"
 HEALTH_EVERY_S = 1.0
@@ -61,6 +62,8 @@ class WebApp:
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
         self.log = LogFiles(Path(mon.log.dir), mon.log.file)
         self.password = cfg.read_password()
+        if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
+            raise SinkError(f"[web] bind {cfg.bind}: reachable from the network without a password")
         self.started = time.time()
         self.photos = PhotoDesk(pipeline)
         self.counters = {"photos": 0, "photos_refused": 0, "model_switches": 0,
@@ -216,7 +219,9 @@ class WebApp:
     # --- sign-in (only when a password is set) ----------------------------------------------
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            return FileResponse(STATIC / "login.html")
+            lang = i18n.choose(self.cfg.language, request.headers.get("accept-language"))
+            return HTMLResponse(i18n.render(STATIC / "login.html", lang),
+                                headers={"Content-Language": lang})
         try:
             given = (await request.json()).get("password", "")
         except (ValueError, AttributeError):
@@ -343,12 +348,15 @@ def _kiosk_here(scope) -> bool:
 
 def create_app(cfg: WebConfig, hub: LiveHub, pipeline: Pipeline) -> Starlette:
     web = WebApp(cfg, hub, pipeline)
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(SecurityHeaders),        # outermost: refusals get them too
+                  Middleware(HostCheck, names=host_names(cfg.allowed_hosts)),
+                  Middleware(OriginCheck, scheme="https" if cfg.tls else "http")]
     if web.password:
         middleware += [Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32),
                                   session_cookie="emotion_edge", same_site="strict",
-                                  max_age=12 * 3600),
+                                  max_age=12 * 3600, https_only=cfg.tls),
                        Middleware(SignInGate)]
+    middleware.append(Middleware(BodyLimit, upload_limit=int(cfg.max_upload_mb * 1e6)))
     app = Starlette(routes=web.routes() + Kiosk(web).routes(), middleware=middleware)
     app.state.web = web
     return app
