@@ -51,6 +51,7 @@ function connect() {
 function lost() {
   if (k.es) { k.es.close(); k.es = null; }
   setState(k.boot === null ? "connecting" : "reconnecting");
+  stale();
   clearTimeout(k.timer);
   k.timer = setTimeout(connect, RETRY_MS[Math.min(k.tries++, RETRY_MS.length - 1)]);
 }
@@ -128,6 +129,20 @@ function showNow(msg) {
     b.share.textContent = pct(p);
   });
   if (MODE === "live") drawFaces(msg);
+}
+
+// The monitor is out of reach: show no "now" that is no longer true (the last hour stays).
+function stale() {
+  k.frame = null;
+  const dom = $("dominant");
+  dom.textContent = "—";
+  dom.dataset.emotion = "";
+  dom.classList.add("none");
+  $("faces").textContent = "";
+  for (const b of k.bars.values()) { b.fill.style.width = "0"; b.share.textContent = "—"; }
+  const canvas = $("overlay");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  $("video").hidden = true;
 }
 
 // Each face's box and emotion on the picture, the label on a solid chip of the emotion's
