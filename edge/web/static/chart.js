@@ -99,10 +99,17 @@ window.EmotionChart = class EmotionChart {
       },
       axes: [{...axis, space: 4.5 * px, size: Math.round(px * 2.4),
               values: (u, splits) => splits.map((t) => EmotionChart.clock(t, this.span && this.span[1] - this.span[0] < 600))},
-             {...axis, space: 2.5 * px, size: fits, values: (u, v) => v.map((t) => t + "%")},
+             {...axis, space: 3.5 * px, size: fits, values: (u, v) => v.map((t) => t + "%")},
              {...axis, side: 1, scale: "faces", grid: {show: false}, space: 2.5 * px, size: fits,
               incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]}],
     }, data, this.el);
+  }
+
+  // Frees uPlot's window listeners (a page that makes a new chart on each reconnect or
+  // model switch would otherwise keep every old one).
+  destroy() {
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
   }
 
   // What the chart shows, for anyone checking (tests, a curious operator's devtools).

@@ -74,6 +74,7 @@ function hello(msg) {
   k.colours = msg.colours;
   k.summaries = [];
   for (const s of msg.summaries || []) keep(s);
+  if (k.chart) k.chart.destroy();
   k.chart = new EmotionChart($("chart"), k.labels, k.colours, {height: 0, legend: false,
     names: Object.fromEntries(k.labels.map((lab) => [lab, emotion(lab)])),
     facesLabel: t("common.faces_seen"), font: chartFont()});
