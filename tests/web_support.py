@@ -66,13 +66,10 @@ def read_log(folder: Path) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+def launch_chromium(sync_api):
+    """Debian's Chromium through Playwright's sync API (the ``browser`` fixture in conftest.py:
+    one for the whole session, since Playwright's sync API refuses a second one alongside)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is needed: ./install.sh --local --dev installs it as root "
                     "(or: sudo apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    return sync_api.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
