@@ -65,6 +65,8 @@ def test_a_200_mb_retained_birth_message_is_discarded_unread(tmp_path, memory_br
     assert not list((tmp_path / "spool").glob("*.msg"))
     assert "0 dropped" in err
     # And it never held the message: resident memory as without it, give or take 32 MB.
+    print(f"\nmonitor without / with a {BIG >> 20} MB retained message (limit {limit:.0f} MB "
+          f"of address space): {plain} / {bomb}")
     assert bomb["rss_peak_mb"] < plain["rss_peak_mb"] + 32, (plain, bomb)
 
 
@@ -97,6 +99,7 @@ def test_fleet_under_a_memory_limit_with_a_200_mb_retained_state(tmp_path, memor
     assert shown["devices"][0]["seq"] == 4 and shown["devices"][0]["status"] == "online"
     assert shown["bad_messages"] == 1
     bomb = json.loads((tmp_path / "bomb.json").read_text())
+    print(f"\nfleet without / with a {BIG >> 20} MB retained state: {plain} / {bomb}")
     assert bomb["rss_peak_mb"] < plain["rss_peak_mb"] + 32, (plain, bomb)
 
 
