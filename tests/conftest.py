@@ -33,19 +33,6 @@ def scenes(shared) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, one for the whole session: the web tests' modules all use this one
-    (a module's own copy of the fixture would start a second Playwright, which its sync API
-    refuses while the first runs)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
-    from web_support import launch_chromium
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="session")
 def fer_npz(shared) -> Path:
     return _need(shared / "fer2013" / "fer2013_trainval.npz")
 

@@ -21,7 +21,7 @@ from edge.events import Event
 from edge.web import i18n
 from edge.web.kiosk import room_now
 from edge.web.palette import SURFACES, contrast, from_hex, screen_colours
-from web_support import running, web_config
+from web_support import browser, running, web_config  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "edge" / "samples" / "demo_pexels_wolfgang_langer.mp4"   # crying, then laughing

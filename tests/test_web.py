@@ -15,7 +15,7 @@ from datetime import datetime
 import pytest
 
 from conftest import MODELS
-from web_support import read_log, running, web_config
+from web_support import browser, read_log, running, web_config  # noqa: F401 (fixture)
 
 CLIP = "pyfeat_WolfgangLanger_Pexels.mp4"       # one woman, crying to laughing
 EMOTION_EDGE = [sys.executable, "-m", "edge"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MODELS
-from web_support import CHROMIUM, CHROMIUM_ARGS, running, web_config
+from web_support import CHROMIUM, CHROMIUM_ARGS, browser, running, web_config  # noqa: F401
 from edge.sinks.web import WebSink
 
 

@@ -66,10 +66,28 @@ def read_log(folder: Path) -> list[dict]:
     return out
 
 
-def launch_chromium(sync_api):
-    """Debian's Chromium through Playwright's sync API (the ``browser`` fixture in conftest.py:
-    one for the whole session, since Playwright's sync API refuses a second one alongside)."""
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is needed: ./install.sh --local --dev installs it as root "
                     "(or: sudo apt-get install chromium)")
-    return sync_api.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # Every test module that imports this fixture gets a session fixture of its own, but
+    # one process can run only one Playwright: they share it, and the last one closes it.
+    if not _shared:
+        _shared["playwright"] = sync_api.sync_playwright().start()
+        _shared["browser"] = _shared["playwright"].chromium.launch(executable_path=CHROMIUM,
+                                                                   args=CHROMIUM_ARGS)
+        _shared["users"] = 0
+    _shared["users"] += 1
+    try:
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if not _shared["users"]:
+            _shared.pop("browser").close()
+            _shared.pop("playwright").stop()
+            _shared.clear()
+
+
+_shared: dict = {}

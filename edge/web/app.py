@@ -29,7 +29,7 @@ from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, 
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classifier import ClassifierConfig, FaceClassifier, ModelError
+from ..classifier import ClassifierConfig, FaceClassifier, ModelError, read_sidecar
 from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
@@ -187,9 +187,9 @@ class WebApp:
             sidecar = path.with_suffix(".json")
             if path.name.startswith("face_detection") or not sidecar.is_file():
                 continue
-            try:
-                d = json.loads(sidecar.read_text())
-            except (OSError, ValueError):
+            try:   # bounded: a sidecar is read only up to its size limit
+                d = read_sidecar(sidecar, "sidecar")
+            except ModelError:
                 d = {}
             val = d.get("val") if isinstance(d.get("val"), dict) else {}
             out.append({"file": path.name, "labels": d.get("labels"),
@@ -278,11 +278,11 @@ class PhotoDesk:
     def classify(self, data: bytes, colours: dict) -> dict[str, Any]:
         if not data:
             raise PhotoError("no photo in the request")
-        try:   # the same decoding and size limits as `emotion-edge classify`
-            image = decode_image(data, "the photo")
-        except SourceError as exc:
-            raise PhotoError(f"{exc} (JPEG, PNG, BMP, WebP ...)") from None
-        with self._lock:
+        with self._lock:   # one photo at a time: its decoding's memory is bounded once
+            try:   # the same decoding and size limits as `emotion-edge classify`
+                image = decode_image(data, "the photo")
+            except SourceError as exc:
+                raise PhotoError(str(exc)) from None
             detector, classifier = self._tools()
             faces = classify_image(image, detector, classifier)
         annotate(image, faces, colours)

@@ -74,20 +74,20 @@ def render(day: date, rows: list[dict], labels: list[str], colours: dict, log: P
 
     lib = (STATIC / "vendor" / "uPlot.iife.min.js").read_text() + "\n" + (STATIC / "chart.js").read_text()
     names = {lab: i18n.emotion(lang, lab) for lab in labels}
-    data = json.dumps({"labels": labels, "colours": colours, "summaries": rows, "day": day.isoformat(),
-                       "names": names, "faces": i18n.text(lang, "common.faces_seen")},
-                      ensure_ascii=False).replace("</", "<\\/")
+    data = (json.dumps({"labels": labels, "colours": colours, "summaries": rows, "day": day.isoformat(),
+                        "names": names, "faces": i18n.text(lang, "common.faces_seen")}, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     init = ("const R = " + data + ";\nnew EmotionChart(document.getElementById('chart'), R.labels, "
             "R.colours, {names: R.names, facesLabel: R.faces}).draw(R.summaries, "
             "EmotionChart.dayWindow(R.day));")
     css = (STATIC / "vendor" / "uPlot.min.css").read_text() + (STATIC / "style.css").read_text()
     csp = (f"default-src 'none'; script-src {_sha(lib)} {_sha(init)}; style-src 'unsafe-inline'; "
-           "img-src data:")
+           "img-src data:; form-action 'none'; base-uri 'none'")
     faces = sum(r.get("faces_seen", 0) for r in rows)
     dominant = Counter(r.get("dominant") for r in rows if r.get("dominant"))
-    table = "".join(
-        f"<tr><td>{html.escape(r['ts'][11:19])} UTC</td><td>{r.get('interval_s', '')}</td>"
-        f"<td>{r.get('faces_seen', '')}</td>"
+    table = "".join(   # rows are checked summaries (records.py); escaped all the same
+        f"<tr><td>{html.escape(r['ts'][11:19])} UTC</td><td>{r['interval_s']:g}</td>"
+        f"<td>{html.escape(str(r['faces_seen']))}</td>"
         f"<td>{html.escape(i18n.emotion(lang, r['dominant']) if r.get('dominant') else '-')}</td></tr>"
         for r in rows)
     most = ", ".join(f"{html.escape(i18n.emotion(lang, k))} ({v})" for k, v in dominant.most_common(3)) \
@@ -95,7 +95,7 @@ def render(day: date, rows: list[dict], labels: list[str], colours: dict, log: P
     return f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
-<title>emotion-edge · {day.isoformat()}</title>
+<title>emotion-edge · {html.escape(day.isoformat())}</title>
 <style>{css} body{{padding:1rem}} table{{border-collapse:collapse}} td,th{{padding:.2rem .8rem;border-bottom:1px solid #2c333d;text-align:left}}</style>
 </head><body>
 <h1>{t("report.title", date=day.isoformat())}</h1>
