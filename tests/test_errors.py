@@ -11,9 +11,10 @@ import edge
 from edge import cli
 from edge.errors import EmotionEdgeError, describe, display, one_line
 
-# Exceptions that never reach a person: the end of a finite source (control flow), a
-# malformed message from another device on the broker (counted and logged by `fleet`).
-NOT_FOR_THE_USER = {"EndOfStream", "BadMessage"}
+# Exceptions that are not the user's to fix: the end of a finite source (control flow), a
+# malformed message from another device on the broker (counted and logged by `fleet`), a
+# page catalogue that lacks a string (a bug in the shipped file).
+NOT_FOR_THE_USER = {"EndOfStream", "BadMessage", "CatalogueError"}
 
 
 def _edge_error_classes() -> dict[str, type]:
