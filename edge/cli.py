@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import ConfigError, default_config_path, load, reference
+from .config import ConfigError, config_value, default_config_path, load, reference
 from .errors import EmotionEdgeError, describe, display, one_line
 from .sinks.base import SinkError
 
@@ -207,6 +207,11 @@ def cmd_config(args) -> int:
             raise ConfigError(str(exc)) from None
         print(f"{display(str(args.validate))}: ok")
         return 0
+    if args.get:
+        cfg = load(args.config or default_config_path())
+        for key in args.get:
+            print(config_value(cfg, key))
+        return 0
     print(reference())
     return 0
 
@@ -296,6 +301,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p = subs["config"] = sub.add_parser("config", help="print the config reference, or "
                                                        "validate a file")
     p.add_argument("--validate", type=Path, metavar="FILE")
+    p.add_argument("--get", nargs="+", metavar="SECTION.KEY",
+                   help="print each key's value, one a line, as the program reads it (the "
+                        "file's, else the default; true/false for switches), e.g. web.bind")
+    p.add_argument("--config", type=Path, help="the config file for --get (default: "
+                   "$CONFIGURATION_DIRECTORY/config.toml if present, else built-in defaults)")
     p.set_defaults(func=cmd_config)
 
     p = subs["tail"] = sub.add_parser("tail", help="follow the event log as readable lines",

@@ -39,6 +39,7 @@ class Range:
     hi: float | None = None
     lo_open: bool = False
     hi_open: bool = False
+    ends: tuple[str, str] = ("", "")     # the bounds as written: "0.1", "2.0"
 
     @classmethod
     @lru_cache(maxsize=None)
@@ -48,15 +49,15 @@ class Range:
             left, lo, hi, right = m.groups()
             if ".." in text and (left or right):
                 raise ValueError(f"range {text!r}: write 'lo..hi' or '(lo, hi]', not both")
-            return cls(text, float(lo), float(hi), left == "(", right == ")")
+            return cls(text, float(lo), float(hi), left == "(", right == ")", (lo, hi))
         m = _BOUND.match(text.strip())
         if m:
-            return cls(text, float(m.group(2)), None, m.group(1) == ">")
+            return cls(text, float(m.group(2)), None, m.group(1) == ">", False, (m.group(2), ""))
         raise ValueError(f"range {text!r}: not 'lo..hi', '(lo, hi]' or '>= lo'")
 
     def problem(self, value: float) -> str | None:
         """Why ``value`` is out of range (the message after ``key: ``), or None."""
-        lo, hi = _plain(self.lo), _plain(self.hi)
+        lo, hi = self.ends
         if self.hi is None:
             if self.lo_open and not value > self.lo:
                 return f"{value} must be more than {lo}"
@@ -69,10 +70,6 @@ class Range:
             return f"{value} is outside {'(' if self.lo_open else '['}{lo}, {hi}" \
                    f"{')' if self.hi_open else ']'}"
         return None
-
-
-def _plain(x: float | None) -> str:
-    return "" if x is None else str(int(x)) if float(x).is_integer() else str(x)
 
 
 def check(obj: Any) -> None:

@@ -137,6 +137,14 @@ SLOW = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    # With -n (pytest-xdist), an idle worker takes tests queued for a busy one: the training
+    # and install tests take minutes each, so a fixed split would leave a core idle.
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "worksteal"
+
+
 def pytest_configure(config):
     for kind, doc in KINDS.items():
         config.addinivalue_line("markers", f"{kind}: {doc}")

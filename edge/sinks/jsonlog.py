@@ -28,6 +28,7 @@ from pathlib import Path
 from ..events import Event
 from ..paths import fsync_dir
 from .base import Sink
+from ..settings import check
 
 log = logging.getLogger(__name__)
 
@@ -41,27 +42,24 @@ class JsonLogConfig:
                "/var/log/emotion-edge)"})
     file: str = field(default="events.jsonl", metadata={"doc": "log file name inside dir"})
     max_bytes: int = field(default=10_000_000, metadata={
-        "doc": "rotate when the file would grow beyond this many bytes (0: never rotate)"})
+        "doc": "rotate when the file would grow beyond this many bytes (0: never rotate)",
+        "range": ">= 0"})
     keep: int = field(default=5, metadata={
-        "doc": "rotated files kept: events.jsonl.1 (newest) ... events.jsonl.<keep>"})
+        "doc": "rotated files kept: events.jsonl.1 (newest) ... events.jsonl.<keep>",
+        "range": ">= 0"})
     flush_interval: float = field(default=1.0, metadata={
-        "doc": "seconds between writes to disk (with fsync): the most a power cut can lose"})
+        "doc": "seconds between writes to disk (with fsync): the most a power cut can lose",
+        "range": "> 0", "unit": "seconds"})
     queue_lines: int = field(default=10_000, metadata={
-        "doc": "lines held in memory while the disk is unwritable; beyond it the oldest are dropped"})
+        "doc": "lines held in memory while the disk is unwritable; beyond it the oldest are dropped",
+        "range": ">= 1"})
 
     def __post_init__(self) -> None:
+        check(self)   # the ranges and choices in the fields' metadata
         if not str(self.dir).strip():
             raise ValueError("dir: must not be empty (use \".\" for the working directory)")
         if not self.file or "/" in self.file or self.file in (".", ".."):
             raise ValueError(f"file: {self.file!r} must be a plain file name, without '/'")
-        if self.max_bytes < 0:
-            raise ValueError(f"max_bytes: {self.max_bytes} must be >= 0 (0 disables rotation)")
-        if self.keep < 0:
-            raise ValueError(f"keep: {self.keep} must be >= 0")
-        if not self.flush_interval > 0:
-            raise ValueError(f"flush_interval: {self.flush_interval} must be > 0 seconds")
-        if self.queue_lines < 1:
-            raise ValueError(f"queue_lines: {self.queue_lines} must be >= 1")
 
     @property
     def path(self) -> Path:
