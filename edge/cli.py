@@ -98,6 +98,7 @@ def cmd_classify(args) -> int:
     from .classifier import FaceClassifier
     from .detectors import create_detector
     from .photo import annotate, classify_image
+    from .sources import SourceError
     from .sources.images import image_files, read_image
 
     cfg = _config(args)

@@ -5,8 +5,6 @@ import importlib
 import inspect
 import pkgutil
 
-import pytest
-
 import edge
 from edge import cli
 from edge.errors import EmotionEdgeError, describe, display, one_line
