@@ -47,6 +47,7 @@ CLOSE_TIMEOUT_S = 5.0    # at shutdown: how long to wait for PUBACKs before leav
 REANNOUNCE_MIN_S = 10.0  # Home Assistant's birth messages: at most one re-announcement per this
 LOG_INTERVAL_S = 60.0    # a repeated trouble from the broker's side: one log line per this
 CLEAR_MAX = 256          # stale discovery configs cleared per connection, at most
+CLEAR_LOGGED = 16        # of those, logged one by one (ours are 10 + one per label)
 
 
 @dataclass(frozen=True)
@@ -356,9 +357,12 @@ class Publisher:
                 mqtt.topic_matches_sub(self.topics.discovery("+", "+"), msg.topic):
             self._cleared_topics.add(msg.topic)
             self.cleared += 1
-            log.info("mqtt: removing the discovery config %s from Home Assistant (%s)",
-                     printable(msg.topic, 200), "discovery = false" if not self.discovery
-                     else "no longer announced")
+            n = len(self._cleared_topics)
+            if n <= CLEAR_LOGGED:
+                log.info("mqtt: removing the discovery config %s from Home Assistant (%s)%s",
+                         printable(msg.topic, 200), "discovery = false" if not self.discovery
+                         else "no longer announced", "; more are counted, not logged"
+                         if n == CLEAR_LOGGED else "")
             client.publish(msg.topic, b"", qos=1, retain=True)
 
     def _oversized(self, topic: str, size: int) -> None:
