@@ -821,6 +821,8 @@ main() {
 	if ((DEV && !LOCAL)); then die "--dev goes with --local (the Pi never needs TensorFlow)"; fi
 	if ((PURGE && !UNINSTALL)); then die "--purge goes with --uninstall"; fi
 	if ((WEB_TLS && (LOCAL || UNINSTALL))); then die "--web-tls is for the Pi install (sudo ./install.sh --web-tls)"; fi
+	# The kiosk's own Chromium opens http://127.0.0.1 and would meet a self-signed certificate.
+	if ((WEB_TLS && KIOSK)); then die "--web-tls and --kiosk do not go together yet: the kiosk's browser on the Pi opens the page over plain HTTP"; fi
 	if ((KIOSK && (LOCAL || UNINSTALL))); then die "--kiosk is for the Pi install (sudo ./install.sh --kiosk); --uninstall removes it"; fi
 	if [[ -n $ROOT ]]; then
 		((LOCAL)) && die "--root is for the system install, not --local"
