@@ -175,10 +175,12 @@ class Publisher:
         if self.connected:
             if self._announce_due and now - self._last_announce >= REANNOUNCE_MIN_S:
                 self._announce_due = False
-                log.info("mqtt: Home Assistant is online (%d birth message(s) since the last "
-                         "announcement): announcing the sensors again",
-                         self.births - self._births_logged)
-                self._births_logged = self.births
+                births, self._births_logged = self.births - self._births_logged, self.births
+                if births:
+                    log.info("mqtt: Home Assistant is online (%d birth message(s) since the "
+                             "last announcement): announcing the sensors again", births)
+                else:
+                    log.info("mqtt: the model changed: announcing the sensors again")
                 self._announce()
             self._send_pending()
         self._wait(sock, now)
