@@ -153,7 +153,6 @@ def test_a_full_disk_never_lies_and_leaves_nothing_behind(tmp_path, tiny_disk, v
     """The issue's case: with the spool's disk full, 11 of 27 messages lived only in memory
     and were lost at exit while the log said "27 stay in the spool" and "0 dropped"."""
     import re
-    import signal  # noqa: F401
 
     from mqtt_broker import Broker, Subscriber, free_port
     from test_mqtt import finish, logged, monitor, write_config
