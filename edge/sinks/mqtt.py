@@ -175,8 +175,10 @@ class MqttSink(Sink):
         return {"broker": f"{p.broker.host}:{p.broker.port}",
                 "state": "connected" if p.connected else "not connected",
                 "published": p.published, "connect failures": p.connect_failures,
-                "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
-                "incoming discarded": p.oversized,
+                "waiting": len(spool), "spool dropped": spool.dropped,
+                "queue dropped": p.queue_dropped, "incoming discarded": p.oversized,
+                **({"held in memory (disk refused)": spool.in_memory} if spool.in_memory
+                   else {}),
                 **({"last error": p.last_error} if p.last_error and not p.connected else {})}
 
     def handle(self, events: Sequence[Event]) -> None:
@@ -184,7 +186,7 @@ class MqttSink(Sink):
         if self.publisher is None:
             return
         for e in events:
-            if e.kind in kinds:
+            if e.kind in kinds or e.kind == "model_changed":   # the latter: new discovery
                 self.publisher.submit(e)
 
     def close(self) -> None:
