@@ -135,7 +135,7 @@ def test_people_count_under_score_jitter(tmp_path, videos, clip, detect_every):
 @pytest.mark.parametrize("clip", sorted(PEOPLE))
 def test_people_count_with_frames_dropped(tmp_path, videos, clip, detect_every, drop):
     counts = [people(tmp_path / str(s), videos / clip, detect_every, drop=drop, seed=s)
-              for s in SEEDS[:2]]
+              for s in SEEDS[:1]]
     assert all(n in PEOPLE[clip] for n in counts), counts
 
 
