@@ -283,6 +283,7 @@ def test_username_and_password_file_and_a_wrong_password(tmp_path, videos):
 
         bad_pw = tmp_path / "wrong"
         bad_pw.write_text("not-it\n")
+        bad_pw.chmod(0o600)                      # a file everyone may read is refused
         bad = write_config(tmp_path / "bad.toml", b.port, username="room12",
                            password_file=str(bad_pw), spool_dir=str(tmp_path / "spool-bad"))
         rc, _, err = run_for(bad, videos / CLIP, tmp_path / "logs-bad", 6)

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ..password_file import PasswordFileError, read_password_file
+
 
 @dataclass
 class DeviceView:
@@ -149,9 +151,9 @@ def run(args: argparse.Namespace, out=None) -> int:
         password = None
         if args.password_file:
             try:
-                password = args.password_file.read_text().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                return _fail(f"--password-file {args.password_file}: {getattr(exc, 'strerror', None) or 'empty'}")
+                password = read_password_file(args.password_file, "--password-file")
+            except PasswordFileError as exc:
+                return _fail(str(exc))
         client.username_pw_set(args.username, password)
     if args.tls:
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..events import Event
 from ..mqtt.spool import Spool, SpoolError
 from ..mqtt.topics import EVENT_NAMES, ID_RE, Topics, safe_id
+from ..password_file import PasswordFileError, read_password_file
 from .base import Pipeline, Sink, SinkError
 
 
@@ -103,12 +104,11 @@ class MqttConfig:
 
 
 def read_password(path: str) -> str:
-    """The first line of ``password_file``; a missing or unreadable file is one line."""
+    """The password in ``password_file`` (edge.password_file's rules); else one line."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().rstrip("\r\n")
-    except OSError as exc:
-        raise SinkError(f"[mqtt] password_file {path}: {exc.strerror or exc}") from None
+        return read_password_file(path, "[mqtt] password_file")
+    except PasswordFileError as exc:
+        raise SinkError(str(exc)) from None
 
 
 class MqttSink(Sink):

@@ -33,7 +33,8 @@ class WebSink(Sink):
     @property
     def url(self) -> str:
         host = self.cfg.bind if ":" not in self.cfg.bind else f"[{self.cfg.bind}]"
-        return f"http://{host}:{self.server.port}/" if self.server else ""
+        scheme = "https" if self.cfg.tls else "http"
+        return f"{scheme}://{host}:{self.server.port}/" if self.server else ""
 
     def start(self, pipeline: Pipeline) -> None:
         from ..web.server import WebServer

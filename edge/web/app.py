@@ -31,12 +31,13 @@ from starlette.staticfiles import StaticFiles
 
 from ..classifier import FaceClassifier, ModelError
 from ..photo import annotate, bgr_colours, classify_image
-from ..sinks.base import Pipeline
+from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
 from ..sources.images import decode_image
-from .config import WebConfig
+from .config import WebConfig, is_loopback
 from .history import LogFiles
 from .hub import LiveHub
+from .security import BodyLimit, HostCheck, OriginCheck, host_names
 
 STATIC = Path(__file__).parent / "static"
 HEALTH_EVERY_S = 1.0
@@ -56,6 +57,8 @@ class WebApp:
         self.colours = dict(pipeline.colours)
         self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
+        if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
+            raise SinkError(f"[web] bind {cfg.bind}: reachable from the network without a password")
         self.started = time.time()
         self.photos = PhotoDesk(pipeline)
         self.counters = {"photos": 0, "photos_refused": 0, "model_switches": 0,
@@ -314,12 +317,15 @@ class SignInGate:
 
 def create_app(cfg: WebConfig, hub: LiveHub, pipeline: Pipeline) -> Starlette:
     web = WebApp(cfg, hub, pipeline)
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(SecurityHeaders),        # outermost: refusals get them too
+                  Middleware(HostCheck, names=host_names(cfg.allowed_hosts)),
+                  Middleware(OriginCheck, scheme="https" if cfg.tls else "http")]
     if web.password:
         middleware += [Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32),
                                   session_cookie="emotion_edge", same_site="strict",
-                                  max_age=12 * 3600),
+                                  max_age=12 * 3600, https_only=cfg.tls),
                        Middleware(SignInGate)]
+    middleware.append(Middleware(BodyLimit, upload_limit=int(cfg.max_upload_mb * 1e6)))
     app = Starlette(routes=web.routes(), middleware=middleware)
     app.state.web = web
     return app

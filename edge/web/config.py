@@ -6,9 +6,11 @@ the app all import it from one place that imports none of them.
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from ..password_file import PasswordFileError, check_password, read_password_file
 from ..sinks.base import SinkError
 
 
@@ -43,7 +45,17 @@ class WebConfig:
         "doc": "password for the page (needed when bind is not a loopback address); "
                "prefer password_file"})
     password_file: str = field(default="", metadata={
-        "doc": "file whose first line is the password (readable by the service only)"})
+        "doc": "file whose first line is the password, exactly (readable by the service "
+               "only: a file every user may read is refused)"})
+    tls_cert: str = field(default="", metadata={
+        "doc": "certificate file (PEM) to serve the page over HTTPS, with tls_key; the "
+               "sign-in cookie is then Secure. sudo ./install.sh --web-tls makes a "
+               "self-signed pair"})
+    tls_key: str = field(default="", metadata={"doc": "the certificate's private key (PEM)"})
+    allowed_hosts: list[str] = field(default_factory=list, metadata={
+        "doc": "host names the page answers to besides localhost, this device's own name "
+               "(and name.local) and IP addresses, e.g. [\"mood.school.lan\"]; a request "
+               "for any other name is refused (no DNS rebinding)"})
     max_upload_mb: float = field(default=10.0, metadata={
         "doc": "largest photo the page accepts for classification, in MB"})
     models_dir: str = field(default="", metadata={
@@ -65,12 +77,44 @@ class WebConfig:
                                                                  self.password_file):
             raise ValueError(f"bind: {self.bind} is reachable from the network; set "
                              "password_file (or password) first, or bind 127.0.0.1")
+        if self.password:
+            check_password(self.password, "password")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key: set both (HTTPS) or neither")
+        for name in self.allowed_hosts:
+            if not name or any(c in name for c in "/:@ ") or name != name.strip():
+                raise ValueError(f"allowed_hosts: {name!r} is not a host name")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
+
+    def ssl_context(self):
+        """The HTTPS context from tls_cert and tls_key (None without TLS); a missing,
+        unreadable, world-readable or mismatched pair is a one-line error."""
+        if not self.tls:
+            return None
+        import ssl
+
+        try:
+            if os.stat(self.tls_key).st_mode & stat.S_IROTH:
+                raise SinkError(f"[web] tls_key {self.tls_key}: every user on this device may "
+                                f"read it; chmod 600 it, or 640 with the service's group")
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        except OSError as exc:   # ssl.SSLError is one
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            raise SinkError(f"[web] tls_cert {self.tls_cert} / tls_key {self.tls_key}: cannot "
+                            f"load them ({reason})") from None
+        return ctx
 
     def read_password(self) -> str:
+        """The page's password ("" when none is set); a password file that yields none
+        is a one-line error, never an open page."""
         if self.password_file:
             try:
-                return Path(self.password_file).read_text().splitlines()[0].strip()
-            except (OSError, IndexError, UnicodeDecodeError) as exc:
-                raise SinkError(f"[web] password_file {self.password_file}: cannot read a "
-                                f"password ({getattr(exc, 'strerror', None) or 'empty file'})") from None
+                return read_password_file(self.password_file, "[web] password_file")
+            except PasswordFileError as exc:
+                raise SinkError(str(exc)) from None
         return self.password
