@@ -255,11 +255,11 @@ class PhotoDesk:
     def classify(self, data: bytes, colours: dict) -> dict[str, Any]:
         if not data:
             raise PhotoError("no photo in the request")
-        try:   # the same decoding and size limits as `emotion-edge classify`
-            image = decode_image(data, "the photo")
-        except SourceError as exc:
-            raise PhotoError(f"{exc} (JPEG, PNG, BMP, WebP ...)") from None
-        with self._lock:
+        with self._lock:   # one photo at a time: its decoding's memory is bounded once
+            try:   # the same decoding and size limits as `emotion-edge classify`
+                image = decode_image(data, "the photo")
+            except SourceError as exc:
+                raise PhotoError(str(exc)) from None
             detector, classifier = self._tools()
             faces = classify_image(image, detector, classifier)
         annotate(image, faces, colours)
