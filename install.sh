@@ -446,6 +446,21 @@ kiosk_user() {
 	printf '%s\n' "$user"
 }
 
+# The kiosk in Chinese ([web] language = "zh-CN", or a Chinese locale with the browser's
+# choice) needs a CJK font: the page loads none from the internet.
+kiosk_fonts() {
+	local lang
+	lang=$(config_get web language "")
+	if [[ $lang != zh-CN && ! ($lang == "" && ${LANG:-} == zh*) ]]; then return 0; fi
+	if [[ -z $ROOT ]] && fc-list :lang=zh family 2>/dev/null | grep -q .; then
+		step "kiosk fonts" "nothing to do (a Chinese font is installed)"
+		return 0
+	fi
+	step "kiosk fonts" "installing fonts-noto-cjk (the kiosk speaks Chinese)"
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-noto-cjk ||
+		die "apt-get install fonts-noto-cjk failed (see above); run sudo ./install.sh --kiosk again"
+}
+
 # --kiosk, part 2: Chromium full-screen on the page at every desktop login. An XDG
 # autostart entry: Raspberry Pi OS's labwc and wayfire sessions both run them (through
 # lxsession-xdg-autostart), and it leaves the user's own autostart files alone.
@@ -464,6 +479,7 @@ step_kiosk() {
 		run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" ||
 			die "apt-get install $pkg failed (see above); run sudo ./install.sh --kiosk again"
 	fi
+	kiosk_fonts
 	copy_if_changed "$SRC/systemd/kiosk.sh" "$OPT/kiosk.sh" 0755 || true
 	entry="$home/.config/autostart/$AUTOSTART_NAME"
 	tmp=$(mktemp)
@@ -472,13 +488,13 @@ step_kiosk() {
 Type=Application
 Name=emotion-edge kiosk
 Comment=The emotion monitor's page full-screen (written by install.sh --kiosk; --uninstall removes it)
-Exec=/opt/$APP/kiosk.sh http://127.0.0.1:$port/
+Exec=/opt/$APP/kiosk.sh http://127.0.0.1:$port/kiosk
 X-GNOME-Autostart-enabled=true
 EOF
 	install -d -m 0755 "$(dirname "$entry")"
 	if copy_if_changed "$tmp" "$entry" 0644; then
 		run chown "$user:" "$(dirname "$entry")" "$entry"
-		step "kiosk" "Chromium opens http://127.0.0.1:$port/ full-screen when $user's desktop starts ($entry)"
+		step "kiosk" "Chromium opens http://127.0.0.1:$port/kiosk full-screen when $user's desktop starts ($entry)"
 	else
 		step "kiosk" "nothing to do ($entry is current)"
 	fi
@@ -690,6 +706,8 @@ dev_tools() {
 	for i in "${!DEV_COMMANDS[@]}"; do
 		command -v "${DEV_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${DEV_DEBS[$i]}")
 	done
+	# The kiosk's tests screenshot it in Chinese too: a CJK font, else boxes.
+	fc-list :lang=zh family 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
 	if ((${#missing[@]} == 0)); then
 		step "test tools" "nothing to do (${DEV_DEBS[*]})"
 	elif [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

@@ -198,7 +198,7 @@ def cmd_report(args) -> int:
     cfg = load(args.config or default_config_path())
     log = args.log or Path(cfg.log.dir) / cfg.log.file
     try:
-        n = write_report(log, args.date, args.output, cfg.gpio.colours)
+        n = write_report(log, args.date, args.output, cfg.gpio.colours, cfg.web.language)
     except ReportError as exc:
         raise ConfigError(str(exc)) from None
     print(f"{args.output}: {n} summaries of {args.date}")

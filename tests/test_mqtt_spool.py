@@ -153,7 +153,6 @@ def test_a_full_disk_never_lies_and_leaves_nothing_behind(tmp_path, tiny_disk, v
     """The issue's case: with the spool's disk full, 11 of 27 messages lived only in memory
     and were lost at exit while the log said "27 stay in the spool" and "0 dropped"."""
     import re
-    import signal  # noqa: F401
 
     from mqtt_broker import Broker, Subscriber, free_port
     from test_mqtt import finish, logged, monitor, write_config
@@ -240,7 +239,11 @@ def test_one_spool_per_monitor_and_locked(tmp_path, videos):
         lines = [line for line in err.splitlines() if line.strip()]
         assert len(lines) == 1 and f"mqtt spool {folder} is in use by another monitor (pid " \
             f"{first.pid})" in lines[0], err
-        time.sleep(1)
+        other = run / "logs-b" / "mqtt-spool" / "room-b"
+        deadline = time.monotonic() + 60
+        while not list(other.glob("*.msg")) and time.monotonic() < deadline:
+            assert second.poll() is None, second.communicate()
+            time.sleep(0.1)
         assert second.poll() is None                       # running beside the first
     finally:
         for p in (first, locals().get("second")):
@@ -248,7 +251,7 @@ def test_one_spool_per_monitor_and_locked(tmp_path, videos):
                 finish(p)
     for device in ("a", "b"):
         spool = run / f"logs-{device}" / "mqtt-spool" / f"room-{device}"
-        assert read_counters(spool)["state"] == 2          # first state + the last summary
+        assert read_counters(spool)["state"] >= 2          # first state, the summaries
         first_state = json.loads(json.loads(sorted(spool.glob("*.msg"))[0].read_text())
                                  ["payload"])
         assert first_state["seq"] == 1 and first_state["device"] == f"room-{device}"

@@ -19,8 +19,9 @@ the counters stay true on a full disk, ``counters.json`` is written once at full
 then updated in place (two checksummed slots, the newer one wins; an overwrite needs no new
 blocks), and no ``.tmp`` file is ever left behind by a failed write.
 
-One process per spool: ``lock`` (a ``flock`` on ``lock``) is held from the start to
-``close``; a second monitor on the same folder gets a one-line error naming the first's pid.
+One process per spool: a ``flock`` on the folder is held from the start to ``close``; a
+second monitor on the same folder gets a one-line error naming the first's pid (from the
+file ``lock``).
 """
 from __future__ import annotations
 
@@ -331,28 +332,29 @@ class Spool:
         return best
 
     def _lock(self) -> None:
-        path = self.folder / LOCK
+        """flock the folder itself (needs no new file, so a full disk cannot stop it); the
+        file ``lock`` only tells a second monitor the first one's pid, when it can be written."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise SpoolError(f"mqtt spool {self.folder}: cannot create its lock file "
+            raise SpoolError(f"mqtt spool {self.folder}: cannot open it "
                              f"({exc.strerror or exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             try:
-                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            finally:
-                os.close(fd)
+                other = (self.folder / LOCK).read_text(errors="replace").strip()[:20] or "?"
+            except OSError:
+                other = "?"
             raise SpoolError(f"mqtt spool {self.folder} is in use by another monitor (pid "
                              f"{other}); give each its own --log-dir or [mqtt] spool_dir") \
                 from None
-        try:       # for the message above; the lock file is one block, made before a disk fills
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        try:
+            (self.folder / LOCK).write_text(f"{os.getpid()}\n")
         except OSError:
             pass
-        self._lock_fd = fd
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:

@@ -187,7 +187,7 @@ class MqttSink(Sink):
         if self.publisher is None:
             return
         for e in events:
-            if e.kind in kinds:
+            if e.kind in kinds or e.kind == "model_changed":   # the latter: new discovery
                 self.publisher.submit(e)
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
                                  Response, StreamingResponse)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -34,9 +34,12 @@ from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
 from ..sources.images import decode_image
+from . import i18n
 from .config import WebConfig, is_loopback
 from .history import LogFiles
 from .hub import LiveHub
+from .kiosk import KIOSK_PATHS, Kiosk
+from .palette import screen_colours
 from .security import BodyLimit, HostCheck, OriginCheck, host_names
 
 STATIC = Path(__file__).parent / "static"
@@ -54,7 +57,8 @@ class WebApp:
 
     def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
         self.cfg, self.hub, self.pipeline = cfg, hub, pipeline
-        self.colours = dict(pipeline.colours)
+        self.colours = dict(pipeline.colours)              # the LEDs' (the photo's boxes)
+        self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
         self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
         if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
@@ -66,13 +70,15 @@ class WebApp:
 
     # --- the page and its streams -----------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        return FileResponse(STATIC / "index.html")
+        lang = i18n.choose(self.cfg.language, request.headers.get("accept-language"))
+        return HTMLResponse(i18n.render(STATIC / "index.html", lang),
+                            headers={"Cache-Control": "no-store", "Content-Language": lang})
 
     async def favicon(self, request: Request) -> Response:
         return RedirectResponse("/static/icon.svg", 301)
 
     def hello(self) -> dict[str, Any]:
-        return {"type": "hello", "labels": list(self.pipeline.labels), "colours": self.colours,
+        return {"type": "hello", "labels": list(self.pipeline.labels), "colours": self.screen_colours,
                 "show_video": self.cfg.show_video, "model": self.pipeline.model_info(),
                 "summaries": list(self.hub.summaries), "frame": self.hub.last_frame,
                 "max_fps": self.cfg.max_fps, "auth": bool(self.password)}
@@ -201,7 +207,9 @@ class WebApp:
     # --- sign-in (only when a password is set) ----------------------------------------------
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            return FileResponse(STATIC / "login.html")
+            lang = i18n.choose(self.cfg.language, request.headers.get("accept-language"))
+            return HTMLResponse(i18n.render(STATIC / "login.html", lang),
+                                headers={"Content-Language": lang})
         try:
             given = (await request.json()).get("password", "")
         except (ValueError, AttributeError):
@@ -306,13 +314,21 @@ class SignInGate:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS \
-                and not scope.get("session", {}).get("signed_in"):
+                and not scope.get("session", {}).get("signed_in") and not _kiosk_here(scope):
             if scope["path"].startswith("/api/") or scope["path"] == "/video.mjpg":
                 response: Response = error("sign in first", 401)
             else:
                 response = RedirectResponse("/login", 303)
             return await response(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+def _kiosk_here(scope) -> bool:
+    """The kiosk's own browser (on this device) needs no password for the public screen:
+    nobody is there to type one. From anywhere else /kiosk needs a sign-in like the rest."""
+    path, client = scope["path"], scope.get("client")
+    return bool(client) and is_loopback(client[0]) and (
+        path in KIOSK_PATHS or path.startswith("/static/"))
 
 
 def create_app(cfg: WebConfig, hub: LiveHub, pipeline: Pipeline) -> Starlette:
@@ -326,6 +342,6 @@ def create_app(cfg: WebConfig, hub: LiveHub, pipeline: Pipeline) -> Starlette:
                                   max_age=12 * 3600, https_only=cfg.tls),
                        Middleware(SignInGate)]
     middleware.append(Middleware(BodyLimit, upload_limit=int(cfg.max_upload_mb * 1e6)))
-    app = Starlette(routes=web.routes(), middleware=middleware)
+    app = Starlette(routes=web.routes() + Kiosk(web).routes(), middleware=middleware)
     app.state.web = web
     return app

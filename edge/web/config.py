@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from ..password_file import PasswordFileError, check_password, read_password_file
 from ..sinks.base import SinkError
+from .i18n import LANGUAGES
+
+KIOSK_MODES = ("live", "room")
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +64,13 @@ class WebConfig:
     models_dir: str = field(default="", metadata={
         "doc": "folder whose models the page offers to switch to; empty: the folder of "
                "the model in use"})
+    kiosk: str = field(default="live", metadata={
+        "doc": "what the public screen (/kiosk) shows: live (the picture with each face's "
+               "box and emotion) | room (only the room's aggregates: no picture, no face; "
+               "for schools and workplaces, if at all)"})
+    language: str = field(default="", metadata={
+        "doc": "language of the page, the kiosk and the report: en | zh-CN; empty: the "
+               "browser's preferred language (English when it prefers neither)"})
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -73,6 +83,11 @@ class WebConfig:
             raise ValueError(f"jpeg_quality: {self.jpeg_quality} is outside 1..100")
         if not 0 < self.max_upload_mb <= 100:
             raise ValueError(f"max_upload_mb: {self.max_upload_mb} is outside (0, 100]")
+        if self.kiosk not in KIOSK_MODES:
+            raise ValueError(f"kiosk: {self.kiosk!r} is not one of {', '.join(KIOSK_MODES)}")
+        if self.language and self.language not in LANGUAGES:
+            raise ValueError(f"language: {self.language!r} is not one of {', '.join(LANGUAGES)} "
+                             "(or empty: the browser's choice)")
         if self.enabled and not is_loopback(self.bind) and not (self.password or
                                                                  self.password_file):
             raise ValueError(f"bind: {self.bind} is reachable from the network; set "
