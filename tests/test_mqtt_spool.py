@@ -95,6 +95,9 @@ def test_a_full_disk_keeps_messages_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(spool_module, "_write_atomic", no_space)
     spool_states(s, 2)
     assert seqs(s) == [1, 2] and s.write_errors >= 2 and not list(tmp_path.glob("*.msg"))
+    assert s.in_memory == 2
+    s.remove(next(iter(s)))                            # the broker has one
+    assert s.in_memory == 1 and s.enforce_bounds(1e12) == 1 and s.in_memory == 0
 
 
 @pytest.mark.parametrize("section, message", [

@@ -72,6 +72,7 @@ class Spool:
         self.lost = 0             # of ``dropped``: unsent at close, the disk refused them
         self.counters_saved = True    # at close
         self._over = False        # in a "bound hit" episode (logged once)
+        self._memory = 0          # items with path None (a counter: read from other threads)
         self._gen = 0             # counters slot generation
         self._lock_fd: int | None = None
         try:
@@ -113,6 +114,7 @@ class Spool:
         except OSError as exc:
             self._write_failed(exc)
             item = Spooled(order, now, len(data), topic, retain, None, payload.encode())
+            self._memory += 1
             self._try_save_counters()   # in place: the order and seq stay true on a full disk
         self._items.append(item)
         self._bytes += item.size
@@ -138,6 +140,7 @@ class Spool:
         except ValueError:
             return       # already dropped by a bound
         self._bytes -= item.size
+        self._memory -= item.path is None
         stream = stream_of(item.topic)
         if self._newest.get(stream) != item.order:
             if item.path is not None:
@@ -167,6 +170,7 @@ class Spool:
                 continue
             del items[i]
             self._bytes -= item.size
+            self._memory -= item.path is None
             if item.path is not None:
                 _unlink(item.path)
             dropped += 1
@@ -197,7 +201,7 @@ class Spool:
     @property
     def in_memory(self) -> int:
         """Unsent messages the disk refused (held in memory only)."""
-        return sum(item.path is None for item in self._items)
+        return self._memory
 
     def close(self) -> int:
         """At shutdown: write the unsent messages that only memory holds, if the disk takes

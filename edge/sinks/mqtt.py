@@ -178,8 +178,10 @@ class MqttSink(Sink):
         return {"broker": f"{p.broker.host}:{p.broker.port}",
                 "state": "connected" if p.connected else "not connected",
                 "published": p.published, "connect failures": p.connect_failures,
-                "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
-                "incoming discarded": p.oversized,
+                "waiting": len(spool), "spool dropped": spool.dropped,
+                "queue dropped": p.queue_dropped, "incoming discarded": p.oversized,
+                **({"held in memory (disk refused)": spool.in_memory} if spool.in_memory
+                   else {}),
                 **({"last error": p.last_error} if p.last_error and not p.connected else {})}
 
     def handle(self, events: Sequence[Event]) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 import json
+import math
 import secrets
 import threading
 import time
@@ -40,7 +40,8 @@ from .history import LogFiles
 from .hub import LiveHub
 from .kiosk import KIOSK_PATHS, Kiosk
 from .palette import screen_colours
-from .security import BodyLimit, HostCheck, OriginCheck, host_names
+from .security import BodyLimit, HostCheck, OriginCheck, Throttled, host_names
+from .signin import SignInLimiter
 
 STATIC = Path(__file__).parent / "static"
 HEALTH_EVERY_S = 1.0
@@ -61,6 +62,8 @@ class WebApp:
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
         self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
+        self.signin = SignInLimiter(self.password)
+        self.refused_sign_ins = Throttled("refused sign-in attempts (too many failures)")
         if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
             raise SinkError(f"[web] bind {cfg.bind}: reachable from the network without a password")
         self.started = time.time()
@@ -87,7 +90,8 @@ class WebApp:
         h = self.pipeline.health()
         h.update(type="health", viewers=self.hub.state_viewers,
                  video_viewers=self.hub.video_viewers, pictures=self.hub.encoder.encoded,
-                 web_dropped_messages=self.hub.dropped_messages, **self.counters)
+                 web_dropped_messages=self.hub.dropped_messages, **self.counters,
+                 **(self.signin.counters if self.password else {}))
         return h
 
     async def stream(self, request: Request) -> Response:
@@ -210,16 +214,28 @@ class WebApp:
             lang = i18n.choose(self.cfg.language, request.headers.get("accept-language"))
             return HTMLResponse(i18n.render(STATIC / "login.html", lang),
                                 headers={"Content-Language": lang})
+        client = request.client.host if request.client else "?"
+        limiter = self.signin
+        wait = limiter.refused(client)
+        if wait:
+            self.refused_sign_ins(client)
+            return JSONResponse({"error": f"too many sign-in attempts; try again in "
+                                          f"{math.ceil(wait)} s"}, 429,
+                                headers={"Retry-After": str(math.ceil(wait))})
+        limiter.begin(client)
         try:
-            given = (await request.json()).get("password", "")
-        except (ValueError, AttributeError):
-            given = ""
-        if self.password and isinstance(given, str) and hmac.compare_digest(
-                given.encode(), self.password.encode()):
-            request.session["signed_in"] = True
-            return JSONResponse({"ok": True})
-        await asyncio.sleep(1.0)               # slows guessing
-        return error("wrong password", 401)
+            try:
+                given = (await request.json()).get("password", "")
+            except (ValueError, AttributeError, RecursionError):
+                given = None
+            wait = limiter.check(client, given)
+            if wait is None:
+                request.session["signed_in"] = True
+                return JSONResponse({"ok": True})
+            await asyncio.sleep(wait)          # the answer comes late, and later each time
+            return error("wrong password", 401)
+        finally:
+            limiter.end(client)
 
     async def logout(self, request: Request) -> Response:
         request.session.clear()

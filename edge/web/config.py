@@ -59,6 +59,12 @@ class WebConfig:
         "doc": "host names the page answers to besides localhost, this device's own name "
                "(and name.local) and IP addresses, e.g. [\"mood.school.lan\"]; a request "
                "for any other name is refused (no DNS rebinding)"})
+    max_connections: int = field(default=64, metadata={
+        "doc": "most connections open at once; past it the one that has waited longest "
+               "for its request is closed (or, if none, the new one)"})
+    request_timeout: float = field(default=10.0, metadata={
+        "doc": "seconds a connection may take to send a request's headers, or stay idle "
+               "between requests, before it is closed"})
     max_upload_mb: float = field(default=10.0, metadata={
         "doc": "largest photo the page accepts for classification, in MB"})
     models_dir: str = field(default="", metadata={
@@ -99,6 +105,10 @@ class WebConfig:
         for name in self.allowed_hosts:
             if not name or any(c in name for c in "/:@ ") or name != name.strip():
                 raise ValueError(f"allowed_hosts: {name!r} is not a host name")
+        if not 4 <= self.max_connections <= 10000:
+            raise ValueError(f"max_connections: {self.max_connections} is outside 4..10000")
+        if not 0.5 <= self.request_timeout <= 300:
+            raise ValueError(f"request_timeout: {self.request_timeout} is outside 0.5..300")
 
     @property
     def tls(self) -> bool:
