@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import EmotionEdgeError
 from ..events import Event, FrameResult
 
 
-class SinkError(RuntimeError):
+class SinkError(EmotionEdgeError, RuntimeError):
     """An output that cannot start (a folder that cannot be made, a port in use); the
     message is one line for the person at the device."""
 

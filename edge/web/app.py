@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..classifier import FaceClassifier, ModelError
+from ..errors import EmotionEdgeError
 from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
@@ -253,7 +254,7 @@ class WebApp:
                 Mount("/static", StaticFiles(directory=STATIC), name="static")]
 
 
-class PhotoError(ValueError):
+class PhotoError(EmotionEdgeError, ValueError):
     """A photo that cannot be classified; the message is for the page."""
 
 
