@@ -754,7 +754,7 @@ local_install() {
 	verify_models "$venv/bin/python" "$SRC/models"
 	((DEV)) && dev_tools
 	say "Done. Try:  .venv/bin/emotion-edge run"
-	((DEV)) && say "Tests:     .venv/bin/python -m pytest"
+	((DEV)) && say "Tests:     .venv/bin/python -m pytest -n auto   (fast subset: -m 'not slow')"
 	return 0
 }
 

@@ -107,7 +107,7 @@ def test_a_full_disk_keeps_messages_in_memory(tmp_path, monkeypatch):
     ({"topic_prefix": "school/#"}, "[mqtt] topic_prefix: 'school/#' must be a topic"),
     ({"ca_file": "/etc/ssl/ca.pem"}, "need tls = true"),
     ({"password_file": "/etc/emotion-edge/pw"}, "password_file: needs a username"),
-    ({"spool_max_bytes": 10}, "spool_max_bytes: 10 is too small"),
+    ({"spool_max_bytes": 10}, "spool_max_bytes: 10 must be at least 1000"),
     ({"password": "x"}, "[mqtt] password: unknown key"),     # never a password in the config
 ])
 def test_bad_mqtt_config_is_one_line(section, message):

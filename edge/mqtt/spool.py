@@ -35,6 +35,9 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import EmotionEdgeError
+from ..paths import fsync_dir
+
 log = logging.getLogger(__name__)
 
 COUNTERS = "counters.json"
@@ -53,7 +56,7 @@ class Spooled:
     data: bytes | None = None  # the payload of a memory-only message
 
 
-class SpoolError(OSError):
+class SpoolError(EmotionEdgeError, OSError):
     """The spool folder cannot be made or is in use (one line for the person at the device)."""
 
 
@@ -123,7 +126,7 @@ class Spool:
 
     def commit(self, now: float, keep: set[int] = frozenset()) -> None:
         try:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             self._write_failed(exc)
         self.enforce_bounds(now, keep)
@@ -222,7 +225,7 @@ class Spool:
             self.lost += lost
             self.dropped += lost
         try:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError:
             pass
         self.counters_saved = self._try_save_counters()
@@ -418,14 +421,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         _unlink(tmp)
         raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

@@ -29,7 +29,8 @@ from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, 
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classifier import ClassifierConfig, FaceClassifier, ModelError, read_sidecar
+from ..classifier import FaceClassifier, ModelError
+from ..errors import EmotionEdgeError
 from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
@@ -58,10 +59,9 @@ class WebApp:
 
     def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
         self.cfg, self.hub, self.pipeline = cfg, hub, pipeline
-        mon = pipeline.cfg
-        self.colours = dict(mon.gpio.colours)           # the LEDs' (the photo's boxes)
+        self.colours = dict(pipeline.colours)              # the LEDs' (the photo's boxes)
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
-        self.log = LogFiles(Path(mon.log.dir), mon.log.file)
+        self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
         self.signin = SignInLimiter(self.password)
         self.refused_sign_ins = Throttled("refused sign-in attempts (too many failures)")
@@ -182,25 +182,12 @@ class WebApp:
 
     # --- the model --------------------------------------------------------------------------
     def models_folder(self) -> Path:
-        return Path(self.cfg.models_dir) if self.cfg.models_dir else self.pipeline.model_path.parent
+        return self.pipeline.catalogue.folder
 
     def model_list(self) -> list[dict[str, Any]]:
         current = self.pipeline.model_path.resolve()
-        out = []
-        for path in sorted(self.models_folder().glob("*.tflite")):
-            sidecar = path.with_suffix(".json")
-            if path.name.startswith("face_detection") or not sidecar.is_file():
-                continue
-            try:   # bounded: a sidecar is read only up to its size limit
-                d = read_sidecar(sidecar, "sidecar")
-            except ModelError:
-                d = {}
-            val = d.get("val") if isinstance(d.get("val"), dict) else {}
-            out.append({"file": path.name, "labels": d.get("labels"),
-                        "accuracy": val.get("int8_accuracy"),
-                        "scored_against": val.get("scored_against"),
-                        "in_use": path.resolve() == current})
-        return out
+        return [e.as_dict(e.path.resolve() == current)
+                for e in self.pipeline.catalogue.entries()]
 
     async def models(self, request: Request) -> Response:
         if request.method == "GET":
@@ -210,10 +197,12 @@ class WebApp:
             name = (await request.json())["file"]
         except (ValueError, KeyError, TypeError):
             return error('send {"file": "<model>.tflite"}', 400)
-        if not isinstance(name, str) or name not in {m["file"] for m in self.model_list()}:
+        path = await run_in_threadpool(self.pipeline.catalogue.find, name) \
+            if isinstance(name, str) else None
+        if path is None:
             return error(f"{name}: not a model in {self.models_folder()}", 404)
         try:
-            await run_in_threadpool(self.pipeline.switch_model, self.models_folder() / name)
+            await run_in_threadpool(self.pipeline.switch_model, path)
         except ModelError as exc:
             self.counters["models_refused"] += 1
             return error(str(exc), 400)
@@ -265,13 +254,13 @@ class WebApp:
                 Mount("/static", StaticFiles(directory=STATIC), name="static")]
 
 
-class PhotoError(ValueError):
+class PhotoError(EmotionEdgeError, ValueError):
     """A photo that cannot be classified; the message is for the page."""
 
 
 class PhotoDesk:
     """Classifies uploaded photos with its own detector and classifier (the frame loop's
-    are busy in another thread), built on first use and rebuilt after a model switch."""
+    are busy in another thread), built on first use and again after a model switch."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
@@ -279,14 +268,11 @@ class PhotoDesk:
         self._parts: tuple[Path, Any, FaceClassifier] | None = None
 
     def _tools(self):
-        from ..detectors import create_detector
-
         path = self.pipeline.model_path
         if self._parts is None or self._parts[0] != path:
-            cfg = self.pipeline.cfg
-            ccfg = ClassifierConfig(**{**vars(cfg.classifier), "model": str(path)})
             old = self._parts
-            self._parts = (path, create_detector(cfg.detector), FaceClassifier(ccfg))
+            self._parts = (path, self.pipeline.new_detector(),
+                           self.pipeline.catalogue.classifier(path))
             if old is not None:
                 old[1].close()
         return self._parts[1], self._parts[2]
