@@ -106,7 +106,7 @@ def model_predictor(path: Path) -> tuple[Predict, str]:
         return m.predict_faces, "int8" if dtype.kind == "i" else "float"
     import keras
 
-    from .evaluate import predict_keras
+    from .predict import predict_keras
     model = keras.models.load_model(path, compile=False)
     return (lambda faces: predict_keras(model, faces)), "float"
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import data as fer
 from .augment import Augment
+from .binary import BINARY_LABELS, to_binary
 from .preprocess import to_model_input
 from .sizes import LowRes, at_size
 from .swa import WeightAverage, recompute_batch_norm
@@ -55,21 +56,6 @@ class TrainConfig:
     val_sizes: str = ""                # "24,16": keep the epoch best on the mean val accuracy
                                        # at these face sizes and the full size
     steps_per_epoch: int = 0           # batches an epoch (0: one pass over the faces)
-
-
-# The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
-# left out as neither clearly positive nor negative.
-BINARY_LABELS = ("negative", "positive")
-BINARY_OF_CLASS = np.array([0, 0, 0, 1, 0, -1, -1])
-
-
-def to_binary(faces: fer.FaceSet) -> fer.FaceSet:
-    b = BINARY_OF_CLASS[faces.y]
-    out = faces.subset(b >= 0, "binary task: angry/disgust/fear/sad -> negative, happy -> "
-                                "positive; surprise and neutral left out")
-    out.y = BINARY_OF_CLASS[out.y]
-    out.ferplus = None
-    return out
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ import cv2
 import numpy as np
 
 from . import litert
+from .errors import EmotionEdgeError, display
 from .events import Box
 from .paths import file_problem, models_dir
-from .sources.base import display
+from .settings import check
 
 
-class ModelError(RuntimeError):
+class ModelError(EmotionEdgeError, RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
 
 
@@ -78,11 +80,19 @@ def _regular_file(path: Path, missing: str) -> None:
         raise ModelError(f"{_name(path)}: {missing if problem == 'missing' else problem}")
 
 
+MAX_SIDECAR_BYTES = 1024 * 1024
+
+
 def read_sidecar(path: Path, what: str) -> dict[str, Any]:
     """A sidecar's JSON object, or a one-line ModelError naming the file."""
     _regular_file(path, f"{what} is missing")
     try:
-        d = json.loads(Path(path).read_bytes().decode("utf-8"))
+        with Path(path).open("rb") as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise ModelError(f"{_name(path)}: not a model sidecar (larger than "
+                             f"{MAX_SIDECAR_BYTES // 1024} kB)")
+        d = json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -122,7 +132,12 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
     path = Path(path)
     _regular_file(path, "model file not found")
     try:
-        content = path.read_bytes()
+        with path.open("rb") as f:
+            litert.check_model_size(os.fstat(f.fileno()).st_size, _name(path))
+            content = f.read(litert.MAX_MODEL_BYTES + 1)
+        litert.check_model_size(len(content), _name(path))   # it grew meanwhile
+    except litert.ModelTooLarge as exc:
+        raise ModelError(str(exc)) from None
     except OSError as exc:
         raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
     if sha256 and hashlib.sha256(content).hexdigest() != sha256:
@@ -278,16 +293,15 @@ class ClassifierConfig:
         "doc": "the int8 .tflite emotion model (its .json sidecar beside it); empty: "
                "emotion_int8.tflite in $EMOTION_EDGE_MODELS or the repo's models/"})
     margin: float = field(default=0.1, metadata={
-        "doc": "extra border around each detected face, as a fraction of its size"})
+        "doc": "extra border around each detected face, as a fraction of its size",
+        "range": "0..1"})
     flip_average: bool = field(default=False, metadata={
         "doc": "also classify the mirrored face and average (about 2x the cost, a little steadier)"})
-    threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier"})
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier",
+        "range": "1..64"})
 
     def __post_init__(self):
-        if not 0.0 <= self.margin <= 1.0:
-            raise ValueError(f"margin: {self.margin} is outside 0..1")
-        if not 1 <= self.threads <= 64:
-            raise ValueError(f"threads: {self.threads} is outside 1..64")
+        check(self)   # the ranges and choices in the fields' metadata
 
     def model_path(self) -> Path:
         return Path(self.model) if self.model else models_dir() / "emotion_int8.tflite"

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from ..eventlog import log_files
+from .records import clean_summary
+
 
 @dataclass(frozen=True)
 class LogFiles:
@@ -19,10 +22,7 @@ class LogFiles:
 
     def files(self) -> list[Path]:
         """The live file and every rotated one that exists, newest first."""
-        rotated = [p for p in self.folder.glob(self.name + ".*") if p.suffix[1:].isdigit()]
-        rotated.sort(key=lambda p: int(p.suffix[1:]))
-        live = self.folder / self.name
-        return ([live] if live.is_file() else []) + rotated
+        return log_files(self.folder, self.name)
 
     def summaries(self, day: date | None = None) -> list[dict]:
         """Every summary record (of ``day`` only, if given), oldest first, without repeats."""
@@ -54,11 +54,10 @@ def _summary_lines(path: Path):
                 if b'"summary"' not in raw:       # cheap filter before parsing
                     continue
                 try:
-                    rec = json.loads(raw)
-                    if rec.get("event") == "summary" and isinstance(rec.get("ts"), str):
-                        _parse(rec["ts"])
-                        yield rec
-                except (ValueError, AttributeError):
-                    continue                      # a torn or foreign line: skip it
+                    rec = clean_summary(json.loads(raw))
+                except (ValueError, RecursionError):
+                    rec = None
+                if rec is not None:               # else a torn or foreign line: skip it
+                    yield rec
     except OSError:
         return
