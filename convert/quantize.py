@@ -183,7 +183,7 @@ def size_curves(model, tflite: Path, val: fer.FaceSet, target: str, sizes) -> di
     """Float and int8 accuracy at each face size, on the val faces the target scores."""
     from edge.classifier import EmotionModel
 
-    from .evaluate import predict_keras
+    from .predict import predict_keras
     from .sizes import size_curve
 
     if target.startswith("ferplus") and val.ferplus is not None:
