@@ -1,20 +1,27 @@
 """Face detectors: section ``[detector]`` of the config, and the factory that builds one.
 
-Kinds:
+The kinds, their model files and factories are in ``registry.py`` (one table that install.sh,
+fetch_models, ``check``, the web page and the CLI read):
 
-- ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
+- ``blazeface-multiscale`` (default): full range on the whole frame for close-ups, plus
+  short range on a larger picture every few runs for a classroom's faces down to 24 px
+  (``multiscale.py``, section ``[detector.far]``).
+- ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces larger than
+  ~1/12 of the frame.
 - ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
-- ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces up to ~5 m.
+- ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
 
 Why the defaults (measured with ``bench/detectors.py`` on shared/data: 22 scenes with 23
-faces, 8 videos; table in bench/results/detectors.md):
+faces, 8 videos, bench/results/detectors.md; and ``bench/classroom.py`` on mosaics of
+those faces at 24-96 px, bench/results/classroom.md):
 
-- ``kind = "blazeface-full"``: the only detector that finds all 23 scene faces (profile,
-  tilted, cut-off, small and group faces included) and the small walking faces in the
-  videos, at ~8 ms CPU per frame on the host. Short range is 2x faster but misses faces
-  smaller than ~1/8 of the frame (0 of 3 walking faces, 15/23 scenes): a classroom or
-  kiosk camera sees people 1-4 m away. Haar finds 17/23, misses turned heads (5/56 frames
-  of the two-person head-pose video) and costs 13-100 ms CPU.
+- ``kind = "blazeface-multiscale"``: full range alone finds all 23 scene faces (profile,
+  tilted, cut-off, small and group faces included) at ~8 ms CPU per frame, but sees the
+  whole frame at 192x192, where a classroom's 40 px face of a 1280 px frame is 6 px: it
+  finds none of 30 such faces. The far pass finds them (multiscale.py says why it beat a
+  tiled pass and Haar). Short range alone is 2x faster but misses faces smaller than ~1/8
+  of the frame (0 of 3 walking faces, 15/23 scenes). Haar finds 17/23, misses turned heads
+  (5/56 frames of the two-person head-pose video) and costs 13-100 ms CPU.
 - ``min_score = 0.65``: full range at 0.5 fires on the cartoon (71 detections on 192
   cartoon frames), 0.6 still 16; 0.65 leaves 5 (3 of 95 frames of pyfeat_no_face.mp4) with
   scene recall 23/23 and 97% of face frames found; 0.75 silences the cartoon but loses a
@@ -35,9 +42,11 @@ from pathlib import Path
 from ..paths import models_dir
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
+from .far import FarConfig
+from .registry import KINDS as _REGISTRY
 from .roi import WHOLE_FRAME, check_roi
 
-KINDS = ("haar", "blazeface-short", "blazeface-full")
+KINDS = tuple(_REGISTRY)
 
 __all__ = ["KINDS", "Detection", "DetectorConfig", "DetectorModelError", "FaceDetector",
            "create_detector", "default_models_dir"]
@@ -51,9 +60,9 @@ def default_models_dir() -> Path:
 @dataclass
 class DetectorConfig:
     """Section ``[detector]``."""
-    kind: str = field(default="blazeface-full", metadata={
-        "doc": "face detector: blazeface-full (default, best recall), blazeface-short "
-               "(faster, faces within ~2 m) or haar (frontal only, no model files)"})
+    kind: str = field(default="blazeface-multiscale", metadata={
+        "doc": "face detector: " + "; ".join(f"{k.name}: {k.doc}"
+                                             for k in _REGISTRY.values())})
     min_score: float = field(default=0.65, metadata={
         "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)"})
     continue_score: float = field(default=0.5, metadata={
@@ -71,6 +80,8 @@ class DetectorConfig:
         "doc": "folder with the BlazeFace .tflite files; empty: $EMOTION_EDGE_MODELS or the "
                "repo's models/ (e.g. /opt/emotion-edge/models on a Pi)"})
     threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace"})
+    far: FarConfig = field(default_factory=FarConfig, metadata={
+        "doc": "the small-face pass of blazeface-multiscale"})
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -94,12 +105,4 @@ class DetectorConfig:
 
 def create_detector(cfg: DetectorConfig) -> FaceDetector:
     """The detector ``cfg`` asks for; DetectorModelError (one line) if its model is missing."""
-    if cfg.kind == "haar":
-        from .haar import HaarDetector
-        return HaarDetector(min_face=cfg.min_face, roi=cfg.roi)
-    from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
-    model = SHORT_RANGE if cfg.kind == "blazeface-short" else FULL_RANGE
-    return BlazeFaceDetector(model, cfg.model_dir() / model.filename, min_score=cfg.min_score,
-                             continue_score=cfg.continue_score, nms_iou=cfg.nms_iou,
-                             min_face=cfg.min_face, roi=cfg.roi,
-                             threads=cfg.threads)
+    return _REGISTRY[cfg.kind].build(cfg, cfg.model_dir())

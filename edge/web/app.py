@@ -172,11 +172,13 @@ class WebApp:
         return Path(self.cfg.models_dir) if self.cfg.models_dir else self.pipeline.model_path.parent
 
     def model_list(self) -> list[dict[str, Any]]:
+        from ..detectors.registry import model_files
         current = self.pipeline.model_path.resolve()
+        detector_files = set(model_files())
         out = []
         for path in sorted(self.models_folder().glob("*.tflite")):
             sidecar = path.with_suffix(".json")
-            if path.name.startswith("face_detection") or not sidecar.is_file():
+            if path.name in detector_files or not sidecar.is_file():
                 continue
             try:
                 d = json.loads(sidecar.read_text())

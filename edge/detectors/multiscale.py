@@ -1,0 +1,138 @@
+"""The default detector: a kiosk's close-up and a classroom's small faces, with no mode to pick.
+
+Two passes, composed around the two BlazeFace models the project already ships:
+
+- near: BlazeFace full range on the whole frame, on every call, exactly as the
+  ``blazeface-full`` kind (so a kiosk camera behaves as before);
+- far: BlazeFace short range on the frame scaled so that a face of ``smallest_face`` pixels
+  is 16 pixels of its input (``wide.py``), on every ``every``-th call. Between far passes
+  its faces are kept and returned again (a classroom moves slowly; the tracker's IoU
+  matching absorbs the small drift), so the far pass's cost is spread over ``every`` calls.
+  A far face that overlaps a near one is dropped: near boxes win. So is a far face that
+  the near pass would have seen (a side above 24 of its 192 input pixels: 80 px of a
+  640 px frame): the far pass is for what the near pass cannot see, and on the kiosk clip
+  a far "face" on the hands hiding a face split one person into two tracks.
+- check: a far face not seen in the previous far pass must be found again by short range
+  on a crop of 3x its side around it (the face is then ~40 px of the 128 px input, the
+  scale the model was made for), scoring at least ``verify_score`` (0.72). On the cartoon clip
+  (pyfeat_no_face.mp4) the far pass alone fires 48 times in 95 frames at 0.5; its false
+  faces score 0-0.71 there (all but one below 0.64), while all 136 real faces it finds on
+  the 24-48 px mosaics score 0.74-0.97. One 128x128 call per new face, ~1 ms.
+
+Why this one won (bench/classroom.py, bench/results/classroom.md; on the 720p mosaics of
+the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on this host):
+
+- short range at 2/3 scale, one call:  0.77 / 1.00 / 1.00 / 1.00, 1 false face in 6
+  mosaics, ~60 ms;
+- full range over a 4x3 grid of overlapping tiles (12 calls): 0.43 / 0.72 / 0.77 / 1.00,
+  ~60 ms; over 3x2 tiles: 0.07 / 0.46 / 0.66 / 0.83, ~35 ms;
+- full range on the whole frame (the old default): 0 up to 48 px; Haar: 0.16 / 0.39 /
+  0.60 / 0.74 at ~360 ms;
+- YuNet (cv2.FaceDetectorYN) was not tried: no package on PyPI/npm/Debian ships its model
+  file with the sha256 opencv_zoo publishes, and nothing is downloaded from elsewhere.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .base import Detection, FaceDetector
+from .far import FarConfig  # noqa: F401  (the kind's sub-section, re-exported)
+
+# The near pass (full range, 192x192) finds 5 of 5 faces of the group photo from 16 to 24
+# input pixels (bench/results/classroom.md): far faces larger than 24 are its job.
+NEAR_INPUT, NEAR_FACE_INPUT = 192, 24
+
+if TYPE_CHECKING:
+    from . import DetectorConfig
+
+
+def _overlaps(box, others: list[Detection], iou: float) -> bool:
+    x, y, w, h = box
+    for d in others:
+        ox, oy, ow, oh = d.box
+        iw = min(x + w, ox + ow) - max(x, ox)
+        ih = min(y + h, oy + oh) - max(y, oy)
+        if iw > 0 and ih > 0:
+            inter = iw * ih
+            if inter / (w * h + ow * oh - inter) > iou:
+                return True
+    return False
+
+
+class MultiScaleDetector(FaceDetector):
+    """``near`` on every call, ``far`` on every ``every``-th, far faces kept in between."""
+
+    name = "blazeface-multiscale"
+
+    def __init__(self, near: FaceDetector, far: FaceDetector, check: FaceDetector | None = None,
+                 *, every: int = 4, nms_iou: float = 0.3):
+        self.near, self.far, self.check = near, far, check
+        self.every = int(every)
+        self.nms_iou = float(nms_iou)
+        self._calls = 0
+        self._far_faces: list[Detection] = []
+        self._far_shape: tuple[int, ...] | None = None
+        self.far_runs = 0   # counters, for the benchmark
+        self.checks = 0
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        return self.detect_tiers(frame_bgr)[0]
+
+    def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        strong, weak = self.near.detect_tiers(frame_bgr)
+        # A new frame size (another source) makes the kept faces meaningless: run again.
+        if self._calls % self.every == 0 or self._far_shape != frame_bgr.shape:
+            found = self.far.detect(frame_bgr)
+            if self._far_shape != frame_bgr.shape:
+                self._far_faces = []
+            reach = NEAR_FACE_INPUT * max(frame_bgr.shape[:2]) / NEAR_INPUT
+            self._far_faces = [d for d in found if max(d.box[2:]) <= reach
+                               and self._confirmed(frame_bgr, d)]
+            self._far_shape = frame_bgr.shape
+            self.far_runs += 1
+        self._calls += 1
+        # Far faces on a near face are dropped (near boxes win); a weak near box on a far
+        # face gives way to it (the far pass is sure of that face).
+        extra = [d for d in self._far_faces if not _overlaps(d.box, strong, self.nms_iou)]
+        if not extra:
+            return strong, weak
+        weak = [d for d in weak if not _overlaps(d.box, extra, self.nms_iou)]
+        return sorted(strong + extra, key=lambda d: -d.score), weak
+
+    def _confirmed(self, frame: np.ndarray, d: Detection) -> bool:
+        """Seen in the previous far pass, or found again on a crop around it."""
+        if self.check is None or _overlaps(d.box, self._far_faces, self.nms_iou):
+            return True
+        x, y, w, h = d.box
+        cx, cy, half = x + w / 2, y + h / 2, 1.5 * max(w, h)
+        fh, fw = frame.shape[:2]
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(fw, cx + half)), int(min(fh, cy + half))
+        self.checks += 1
+        for c in self.check.detect(frame[y0:y1, x0:x1]):
+            qx, qy, qw, qh = c.box
+            if abs(qx + qw / 2 + x0 - cx) < w / 2 and abs(qy + qh / 2 + y0 - cy) < h / 2:
+                return True
+        return False
+
+    def close(self) -> None:
+        for d in (self.near, self.far, self.check):
+            if d is not None:
+                d.close()
+
+
+def build_multiscale(cfg: "DetectorConfig", models: Path, near: FaceDetector) -> FaceDetector:
+    from .blazeface import SHORT_RANGE, BlazeFaceDetector
+    from .registry import SHORT_RANGE_FILE
+    from .wide import WideShortRange
+    path = models / SHORT_RANGE_FILE.name
+    far = WideShortRange(path, scale=cfg.far.scale, min_score=cfg.far.min_score,
+                         nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
+                         threads=cfg.threads)
+    check = BlazeFaceDetector(SHORT_RANGE, path, min_score=cfg.far.verify_score,
+                              nms_iou=cfg.nms_iou, threads=cfg.threads) \
+        if cfg.far.verify_score > 0 else None
+    return MultiScaleDetector(near, far, check, every=cfg.far.every, nms_iou=cfg.nms_iou)
