@@ -83,15 +83,15 @@ def fleet(port: int, devices: int, seconds: float, tmp: Path) -> dict:
     replay(run, summaries, seconds)
     sent = sum(len(v) for v in run.sent.values())
     deadline = time.monotonic() + 30
-    while len(sub.messages) < sent and time.monotonic() < deadline:
+    while len(sub.messages) < sent + devices and time.monotonic() < deadline:
         time.sleep(0.1)
     wall = time.monotonic() - t0
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     stop_fleet(run)
     sub.stop()
-    got = sub.messages
+    got = [m for m in sub.messages if m.json()["frames"]]     # not each run's first state
     complete = all([m.json()["seq"] for m in sub.on(f"fleet/{d}/state")]
-                   == list(range(1, len(v) + 1)) for d, v in run.sent.items())
+                   == list(range(1, len(v) + 2)) for d, v in run.sent.items())
     latency = sorted(m.t - datetime.fromisoformat(m.json()["ts"].replace("Z", "+00:00"))
                      .timestamp() for m in got)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)

@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add_train(sub)
-    from . import evaluate, quantize
+    from . import evaluate, quantize, sizes
     from .micro import cli as micro_cli
     evaluate.add_parser(sub)
     quantize.add_parser(sub)
+    sizes.add_parser(sub)
     micro_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:

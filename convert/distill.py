@@ -31,7 +31,7 @@ def teacher_probs(paths: list[str], faces: np.ndarray, cache: Path | None = None
     """(N, classes) float32: the teachers' flip-averaged probabilities, averaged."""
     import keras
 
-    from .evaluate import predict_keras
+    from .predict import predict_keras
 
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from . import data as fer
-from .preprocess import to_model_input
-from .train import BINARY_LABELS, BINARY_OF_CLASS
+from .binary import BINARY_LABELS, BINARY_OF_CLASS
+from .predict import predict_keras
 
 
 def labels_for(n_classes: int) -> tuple[str, ...]:
@@ -66,15 +66,6 @@ def _report(probs: np.ndarray, faces: fer.FaceSet, target: str) -> dict:
             other = scores(yy, pred[m], labels)
             rep[name] = {k: other[k] for k in ("n", "accuracy", "per_class_recall", "macro_f1")}
     return rep
-
-
-def predict_keras(model, faces: np.ndarray, flip: bool = False) -> np.ndarray:
-    """(N, h, w) gray faces -> (N, classes) probabilities; ``flip`` averages in the mirror."""
-    x = to_model_input(faces, int(model.input_shape[1]))
-    p = model.predict(x, batch_size=256, verbose=0)
-    if flip:
-        p = (p + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
-    return p
 
 
 def evaluate_keras(model, faces: fer.FaceSet, target: str = "fer2013", flip: bool = False) -> dict:

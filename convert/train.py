@@ -20,7 +20,9 @@ import numpy as np
 
 from . import data as fer
 from .augment import Augment
+from .binary import BINARY_LABELS, to_binary
 from .preprocess import to_model_input
+from .sizes import LowRes, at_size
 from .swa import WeightAverage, recompute_batch_norm
 
 
@@ -49,21 +51,11 @@ class TrainConfig:
     teacher_weight: float = 0.5        # share of each target taken from the teachers
     swa: int = 0                       # average the weights of the last N epochs; 0: off
     swa_lr: float = 2e-4               # the constant learning rate of those N epochs
-
-
-# The origin's two-class task: FER2013 classes grouped by valence; surprise and neutral are
-# left out as neither clearly positive nor negative.
-BINARY_LABELS = ("negative", "positive")
-BINARY_OF_CLASS = np.array([0, 0, 0, 1, 0, -1, -1])
-
-
-def to_binary(faces: fer.FaceSet) -> fer.FaceSet:
-    b = BINARY_OF_CLASS[faces.y]
-    out = faces.subset(b >= 0, "binary task: angry/disgust/fear/sad -> negative, happy -> "
-                                "positive; surprise and neutral left out")
-    out.y = BINARY_OF_CLASS[out.y]
-    out.ferplus = None
-    return out
+    low_res: str = ""                  # "12-48": faces also seen brought down to LOW..HIGH px
+    low_res_share: float = 0.7         # the share of training faces brought down (sizes.py)
+    val_sizes: str = ""                # "24,16": keep the epoch best on the mean val accuracy
+                                       # at these face sizes and the full size
+    steps_per_epoch: int = 0           # batches an epoch (0: one pass over the faces)
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarray, np.ndarray]:
@@ -130,10 +122,13 @@ def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, 
     import tensorflow as tf
 
     augment = Augment()
+    low_res = LowRes.parse(cfg.low_res, cfg.low_res_share) if cfg.low_res else None
     rng = np.random.default_rng(cfg.seed)
 
     def batch(idx: np.ndarray):
         faces, targets = augment(x[idx], rng), y[idx].astype(np.float32)
+        if low_res is not None:  # after the warp: the camera samples the scene as it is
+            faces = low_res(faces, rng)
         if cfg.mixup:
             faces, targets = mix(faces, targets, cfg.mixup, rng)
         return to_model_input(faces, size), targets, w[idx].astype(np.float32)
@@ -143,8 +138,11 @@ def make_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: TrainConfig, 
                 tf.ensure_shape(targets, (None, y.shape[1])), tf.ensure_shape(weights, (None,)))
 
     out = (tf.float32, tf.float32, tf.float32)
-    return (tf.data.Dataset.range(len(x))
-            .shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
+    faces = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=cfg.seed,
+                                                  reshuffle_each_iteration=True)
+    if cfg.steps_per_epoch:  # epochs shorter than a pass: the passes run on across them
+        faces = faces.repeat()
+    return (faces
             .batch(cfg.batch_size)
             .map(lambda idx: tf.numpy_function(batch, [idx], out))  # one call at a time: rng
             .map(with_shapes)
@@ -211,6 +209,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
     average = WeightAverage(run_dir / "swa.keras", state.get("swa_epochs", 0))
     batches = make_batches(train_set.x, y_train, w_train, cfg, size)
     val_input = to_model_input(val_set.x, size)
+    val_sizes = [int(s) for s in cfg.val_sizes.split(",")] if cfg.val_sizes else []
+    monitor = "val_size_score" if val_sizes else "val_accuracy"
 
     def write_state() -> None:
         tmp = state_path.with_suffix(".tmp")
@@ -227,11 +227,27 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
         finish_average()  # a run cut off between its last epoch and the average's BatchNorm
         return state
 
+    class SizeScore(keras.callbacks.Callback):
+        """Val accuracy with the faces brought down to each of ``val_sizes`` px (as a far
+        camera delivers them), and their mean with the full size's: what a model meant for
+        far faces is kept by."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            accs = [float(logs["val_accuracy"])]
+            for s in val_sizes:
+                x = to_model_input(at_size(val_set.x, s), size)
+                p = self.model.predict(x, batch_size=256, verbose=0)
+                logs[f"val_accuracy_{s}px"] = float((p.argmax(1) == val_set.y).mean())
+                accs.append(logs[f"val_accuracy_{s}px"])
+            logs["val_size_score"] = float(np.mean(accs))
+            print(f"epoch {epoch + 1}: val accuracy " + ", ".join(
+                f"{s} px {a:.4f}" for s, a in zip([size] + val_sizes, accs)), flush=True)
+
     class Checkpoint(keras.callbacks.Callback):
         """Best and last models plus state.json, written so a cut-off run can resume."""
 
         def on_epoch_end(self, epoch, logs=None):
-            acc = float(logs["val_accuracy"])
+            acc = float(logs[monitor])
             if acc > state["best"]:
                 state.update(best=acc, best_epoch=epoch)
                 save_atomically(self.model, best_path)
@@ -245,16 +261,18 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
                          labels=list(BINARY_LABELS if y_train.shape[1] == 2 else fer.CLASSES))
             write_state()
 
-    callbacks = [
+    callbacks = [SizeScore()] if val_sizes else []  # first: the others log its figures
+    callbacks += [
         keras.callbacks.LearningRateScheduler(lambda e: lr_at(e, cfg)),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=initial_epoch > 0),
         Checkpoint(),
     ]
     if not cfg.swa:  # an averaging run keeps its fixed schedule: the average needs its epochs
-        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max",
+        callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max",
                                                        patience=cfg.patience))
     model.fit(batches, validation_data=(val_input, y_val),
               epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+              steps_per_epoch=cfg.steps_per_epoch or None,
               shuffle=False, verbose=verbose)  # the dataset shuffles itself, seeded
     finish_average()
     return state

@@ -55,6 +55,25 @@ def _log_dir(cfg: Config) -> str:
     return f"{d} is writable, {mb:.0f} MB free"
 
 
+def check_sign_in(cfg: Config) -> str:
+    """Every password file (and the page's TLS pair) read as ``run`` reads them: a file
+    that yields no usable password fails here, not as an open page."""
+    from .sinks.mqtt import read_password
+
+    said = []
+    if cfg.web.password_file or (cfg.web.enabled and cfg.web.password):
+        cfg.web.read_password()
+        said.append("[web] password " + (f"from {cfg.web.password_file}" if cfg.web.password_file
+                                         else "in the config"))
+    if cfg.web.tls:
+        cfg.web.ssl_context()
+        said.append(f"[web] HTTPS with {cfg.web.tls_cert}")
+    if cfg.mqtt.password_file:
+        read_password(cfg.mqtt.password_file)
+        said.append(f"[mqtt] password from {cfg.mqtt.password_file}")
+    return ", ".join(said) or "no password or key files in the config"
+
+
 def _gpio(cfg: Config) -> str:
     if not cfg.gpio.enabled:
         return "disabled in the config"
@@ -105,7 +124,8 @@ def _camera(cfg: Config) -> str:
 
 def run_checks(cfg: Config, camera: bool = True, out=print) -> int:
     checks: list[tuple[str, Callable[[Config], str]]] = [
-        ("model", _model), ("detector", _detector), ("log", _log_dir), ("gpio", _gpio)]
+        ("model", _model), ("detector", _detector), ("log", _log_dir), ("gpio", _gpio),
+        ("sign-in", check_sign_in)]
     if cfg.micro.enabled:
         checks.insert(1, ("micro", _micro))
     if camera:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,19 @@ def _regular_file(path: Path, missing: str) -> None:
         raise ModelError(f"{_name(path)}: {missing if problem == 'missing' else problem}")
 
 
+MAX_SIDECAR_BYTES = 1024 * 1024
+
+
 def read_sidecar(path: Path, what: str) -> dict[str, Any]:
     """A sidecar's JSON object, or a one-line ModelError naming the file."""
     _regular_file(path, f"{what} is missing")
     try:
-        d = json.loads(Path(path).read_bytes().decode("utf-8"))
+        with Path(path).open("rb") as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise ModelError(f"{_name(path)}: not a model sidecar (larger than "
+                             f"{MAX_SIDECAR_BYTES // 1024} kB)")
+        d = json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -122,7 +131,12 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
     path = Path(path)
     _regular_file(path, "model file not found")
     try:
-        content = path.read_bytes()
+        with path.open("rb") as f:
+            litert.check_model_size(os.fstat(f.fileno()).st_size, _name(path))
+            content = f.read(litert.MAX_MODEL_BYTES + 1)
+        litert.check_model_size(len(content), _name(path))   # it grew meanwhile
+    except litert.ModelTooLarge as exc:
+        raise ModelError(str(exc)) from None
     except OSError as exc:
         raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
     if sha256 and hashlib.sha256(content).hexdigest() != sha256:

@@ -209,7 +209,12 @@ def cmd_report(args) -> int:
 
 def cmd_config(args) -> int:
     if args.validate:
-        load(args.validate)
+        from .check import check_sign_in
+        cfg = load(args.validate)
+        try:   # a password file that yields no password is as wrong as a bad key
+            check_sign_in(cfg)
+        except SinkError as exc:
+            raise ConfigError(str(exc)) from None
         print(f"{display(str(args.validate))}: ok")
         return 0
     print(reference())

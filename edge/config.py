@@ -25,9 +25,9 @@ from .sinks.console import ConsoleConfig
 from .sinks.gpio import GpioConfig
 from .sinks.jsonlog import JsonLogConfig
 from .sinks.mqtt import MqttConfig
-from .sinks.web import WebConfig
 from .sources import SourceConfig
-from .tracker import TrackerConfig
+from .tracker import TrackerConfig, upgrade_legacy_keys
+from .web.config import WebConfig
 
 
 class ConfigError(ValueError):
@@ -138,8 +138,22 @@ def from_dict(raw: dict[str, Any], where: str = "config") -> Config:
                               f"{', '.join(SECTIONS)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: {section} must be a [section], not a value")
+        if section == "tracker":
+            values = _upgrade_tracker(raw, values, f"{where}: [tracker]")
         built[section] = _build(SECTIONS[section], values, f"{where}: [{section}]")
     return Config(**built)
+
+
+def _upgrade_tracker(raw: dict[str, Any], values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Old frame-counting [tracker] keys, read as seconds at the [source] fps."""
+    fps = raw.get("source", {}).get("fps", SourceConfig.fps) if isinstance(
+        raw.get("source"), dict) else SourceConfig.fps
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240:
+        fps = SourceConfig.fps     # [source] reports its own bad fps
+    try:
+        return upgrade_legacy_keys(values, float(fps), where)
+    except ValueError as exc:
+        raise ConfigError(f"{where} {exc}") from None
 
 
 def _build(cls: type, values: dict[str, Any], where: str):

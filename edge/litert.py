@@ -16,6 +16,19 @@ from pathlib import Path
 from typing import Iterator
 
 CHATTER = (b"INFO: Created TensorFlow Lite XNNPACK delegate",)
+# The models here are under 2 MB; a file far larger is not one of them, and LiteRT would
+# hold all of it in memory (a 400 MB file in the models folder was loaded and kept).
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+
+
+class ModelTooLarge(ValueError):
+    """A model file larger than MAX_MODEL_BYTES; refused before a byte of it is read."""
+
+
+def check_model_size(size: int, name: str) -> None:
+    if size > MAX_MODEL_BYTES:
+        raise ModelTooLarge(f"{name}: {size / 2**20:.0f} MB is larger than any model this "
+                            f"loads (at most {MAX_MODEL_BYTES / 2**20:.0f} MB)")
 _window = threading.RLock()   # one redirect of fd 2 at a time (a nested one relays to it)
 
 
@@ -27,6 +40,8 @@ def interpreter(*, path: Path | str | None = None, content: bytes | None = None,
     one-line error."""
     from ai_edge_litert.interpreter import Interpreter
 
+    if path is not None:
+        check_model_size(os.stat(path).st_size, str(path))
     with quiet_native_stderr():
         interp = (Interpreter(model_path=str(path), num_threads=threads) if content is None
                   else Interpreter(model_content=content, num_threads=threads))

@@ -7,7 +7,7 @@ log and ends every track with a ``face_left`` and a last summary.
 
 The source's state is data: an outage is a ``source_down`` / ``source_up`` pair in the log;
 while it lasts, summaries keep their interval (no face-time, ``no_video_s``) and tracks end
-once the source has been gone longer than the tracker's own limit (``max_missed`` frames).
+once the source has been gone longer than the tracker's own limit (``max_missed_s``).
 """
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ class Monitor:
                     # Between detector runs the boxes are guesses: classify only fresh
                     # detections, and let tracks carry their emotion until the next run.
                     t2 = clock()
-                    self.tracker.predict()
+                    self.tracker.predict(now)
                     t3 = t4 = clock()
                 faces = self.tracker.faces([t for t in self.tracker.tracks if t.announced])
                 if self.micro is not None:
@@ -253,8 +253,7 @@ class Monitor:
     # --- the source's state ------------------------------------------------------------------
     def _outage_limit_s(self) -> float:
         """How long the source may be gone before its tracks end: the tracker's own limit."""
-        fps = self.source.source.fps or self.cfg.source.fps
-        return self.cfg.tracker.max_missed / fps
+        return self.cfg.tracker.max_missed_s
 
     def _source_events(self) -> list[Event]:
         """source_down / source_up, with what an outage means for the tracks and the

@@ -5,15 +5,26 @@ tracks coast on a constant-velocity guess of their box and keep their emotion. E
 keeps an exponential moving average of the classifier's probabilities (fresh detections
 only); its emotion changes only when a new label has led the average for ``hold_frames``
 classifications in a row, so outputs do not flicker.
+
+Every limit is in seconds of the source's own timeline (a video file's clock, a camera's
+capture time), never in frames: a Pi that falls behind a live camera drops frames, and a
+face must neither leave nor appear because of that. A track becomes a face once it has
+been detected for ``min_seen_s`` in at least two detector runs in a row, and leaves once it
+has gone undetected for longer than ``max_missed_s``.
 """
 from __future__ import annotations
 
-import math
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .events import Box, Event, TrackedFace
+
+log = logging.getLogger(__name__)
+
+# Config keys that counted frames, read as seconds at the camera's [source] fps.
+LEGACY_FRAME_KEYS = {"max_missed": "max_missed_s", "min_hits": "min_seen_s"}
 
 
 @dataclass
@@ -21,13 +32,16 @@ class TrackerConfig:
     """Section ``[tracker]``."""
     iou: float = field(default=0.3, metadata={
         "doc": "minimum overlap (IoU) for a detection to continue a track"})
-    max_missed: int = field(default=15, metadata={
-        "doc": "frames a track may go undetected before it counts as left (15: half a "
-               "second at 30 fps, so a face hidden for a moment, in hands or turned "
-               "down, keeps its id)"})
-    min_hits: int = field(default=5, metadata={
-        "doc": "frames' worth of detections before a track counts as a face (at least 2 "
-               "detector runs); filters brief false positives such as a cartoon face"})
+    max_missed_s: float = field(default=0.5, metadata={
+        "doc": "seconds (of the source's own timeline) a track may go undetected before it "
+               "counts as left: a face hidden for a moment, in hands or turned down, keeps "
+               "its id, and so does one whose frames were dropped under load (replaces "
+               "max_missed, which counted frames)"})
+    min_seen_s: float = field(default=0.25, metadata={
+        "doc": "seconds a new track must be detected, in at least 2 detector runs in a row, "
+               "before it counts as a face; filters brief false positives such as a cartoon "
+               "face (a false face in pyfeat_no_face.mp4 lasts 0.13 s) (replaces min_hits, "
+               "which counted frames)"})
     smoothing: float = field(default=0.3, metadata={
         "doc": "weight of the newest classification in the moving average of "
                "probabilities (0..1]"})
@@ -42,9 +56,32 @@ class TrackerConfig:
             raise ValueError(f"iou: {self.iou} is outside 0..1")
         if not 0 < self.smoothing <= 1:
             raise ValueError(f"smoothing: {self.smoothing} is outside (0, 1]")
-        for name in ("max_missed", "min_hits", "hold_frames", "detect_every"):
+        if not 0 < self.max_missed_s <= 3600:
+            raise ValueError(f"max_missed_s: {self.max_missed_s} is outside 0..3600 seconds")
+        if not 0 <= self.min_seen_s <= 60:
+            raise ValueError(f"min_seen_s: {self.min_seen_s} is outside 0..60 seconds")
+        for name in ("hold_frames", "detect_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1")
+
+
+def upgrade_legacy_keys(values: dict, fps: float, where: str) -> dict:
+    """``[tracker]`` values with the old frame-counting keys (``max_missed``, ``min_hits``)
+    converted to their seconds at ``fps`` frames a second, each with one warning. Both an
+    old key and its new one is a mistake the caller reports."""
+    out = dict(values)
+    for old, new in LEGACY_FRAME_KEYS.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ValueError(f"{old}: set {new} only ({old} is its old name, in frames)")
+        frames = out.pop(old)
+        if isinstance(frames, bool) or not isinstance(frames, int):
+            raise ValueError(f"{old}: expected a whole number of frames, got {frames!r}")
+        out[new] = frames / fps
+        log.warning("%s %s = %d (frames) is read as %s = %.3g (seconds at %g fps); "
+                    "please write %s", where, old, frames, new, out[new], fps, new)
+    return out
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -61,12 +98,15 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class Track:
     id: int
-    box: np.ndarray                  # float xywh
-    first_seen: float
-    last_seen: float
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
-    hits: int = 1
-    missed: int = 0
+    box: np.ndarray                  # float xywh, coasted to ``box_time``
+    first_seen: float                # source time of the first detection
+    last_seen: float                 # source time of the latest detection
+    box_time: float = 0.0
+    det_box: np.ndarray | None = None   # the latest detected box (``box`` before coasting)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))   # per second
+    hits: int = 1                    # detector runs that found it
+    missed: int = 0                  # detector runs in a row that did not
+    confirmed: bool = False          # seen long enough to be a face
     probs: np.ndarray | None = None  # moving average
     emotion: str | None = None
     candidate: str | None = None
@@ -84,32 +124,32 @@ class Tracker:
         self.labels = labels
         self.tracks: list[Track] = []
         self._next_id = 1
-        # Both limits are meant in frames; the detector runs every k-th frame, so they count
-        # k times fewer runs. A face stays confirmed by two runs at least.
-        k = cfg.detect_every
-        self.min_hits = max(min(2, cfg.min_hits), math.ceil(cfg.min_hits / k))
-        self.max_missed = max(1, math.ceil(cfg.max_missed / k))
 
-    def predict(self) -> None:
-        """Coast every track one frame on its velocity (frames without detection)."""
+    def predict(self, now: float) -> None:
+        """Coast every track to ``now`` on its velocity (frames without detection)."""
         for t in self.tracks:
-            t.box = t.box + t.velocity
+            dt = now - t.box_time
+            if dt > 0:
+                t.box = t.box + t.velocity * dt
+                t.box_time = now
 
     def update(self, boxes: list[Box], now: float, weak_boxes: list[Box] = ()) -> list[Event]:
-        """Match one detector run's boxes to tracks; returns face_left events.
+        """Match one detector run's boxes (of the frame at source time ``now``) to tracks;
+        returns face_left events.
 
         ``weak_boxes`` scored just below the detector's threshold. As in ByteTrack, they
         may continue a confirmed track that no full-score box continued, but never start
         or confirm one: a face's identity then does not hang on one borderline score (a
         decoder that rounds differently, a hand over the face), and a cartoon that scores
         low stays no face."""
+        self.predict(now)
         det = np.array(boxes, dtype=float).reshape(-1, 4)
         unmatched = set(range(len(det)))
         matched: set[int] = set()
         self._match(det, range(len(self.tracks)), unmatched, matched, now)
         if len(weak_boxes):
             confirmed = [ti for ti, t in enumerate(self.tracks)
-                         if ti not in matched and t.hits >= self.min_hits]
+                         if ti not in matched and t.confirmed]
             weak = np.array(weak_boxes, dtype=float).reshape(-1, 4)
             self._match(weak, confirmed, set(range(len(weak))), matched, now)
         events: list[Event] = []
@@ -120,14 +160,15 @@ class Tracker:
         # A track not yet confirmed that misses a run was a chance detection (ByteTrack
         # drops such tentative tracks at once): a cartoon scoring over the threshold now
         # and then never adds up to a face.
+        limit = self.cfg.max_missed_s
         for t in [t for t in self.tracks
-                  if t.missed > self.max_missed or (t.missed and t.hits < self.min_hits)]:
+                  if now - t.last_seen > limit or (t.missed and not t.confirmed)]:
             self.tracks.remove(t)
             if t.announced:
-                events.append(Event("face_left", now, t.id, t.emotion, box=t.int_box(),
-                                    extra={"duration_s": round(t.last_seen - t.first_seen, 2)}))
+                events.append(self._left(t, now))
         for di in sorted(unmatched):
-            self.tracks.append(Track(self._next_id, det[di], now, now))
+            self.tracks.append(Track(self._next_id, det[di], now, now, box_time=now,
+                                     det_box=det[di]))
             self._next_id += 1
         return events
 
@@ -147,14 +188,18 @@ class Tracker:
                 continue
             unmatched.discard(di)
             matched.add(ti)
-            frames = self.cfg.detect_every
-            t.velocity = (det[di] - t.box) / frames * 0.5  # damped: boxes jitter
-            t.box, t.last_seen, t.hits, t.missed = det[di], now, t.hits + 1, 0
+            dt = now - t.last_seen
+            if dt > 0:   # damped: boxes jitter from one run to the next
+                t.velocity = (det[di] - t.det_box) / dt * 0.5
+            t.box = t.det_box = det[di]
+            t.box_time, t.last_seen, t.hits, t.missed = now, now, t.hits + 1, 0
+            if not t.confirmed and now - t.first_seen >= self.cfg.min_seen_s - 1e-9:
+                t.confirmed = True
 
     def visible(self) -> list[Track]:
         """Tracks confirmed as faces and found by the latest detector run: the ones to
         classify (a coasting track that the detector lost may be looking at background)."""
-        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed == 0]
+        return [t for t in self.tracks if t.confirmed and t.missed == 0]
 
     def observe(self, tracks: list[Track], probs: np.ndarray, now: float) -> list[Event]:
         """Fold this frame's probabilities into each track; appeared/changed events."""
@@ -190,8 +235,11 @@ class Tracker:
 
     def close(self, now: float) -> list[Event]:
         """Every announced track leaves (shutdown)."""
-        events = [Event("face_left", now, t.id, t.emotion, box=t.int_box(),
-                        extra={"duration_s": round(t.last_seen - t.first_seen, 2)})
-                  for t in self.tracks if t.announced]
+        events = [self._left(t, now) for t in self.tracks if t.announced]
         self.tracks.clear()
         return events
+
+    @staticmethod
+    def _left(t: Track, now: float) -> Event:
+        return Event("face_left", now, t.id, t.emotion, box=t.int_box(),
+                     extra={"duration_s": round(t.last_seen - t.first_seen, 2)})

@@ -32,7 +32,8 @@ def free_port() -> int:
 
 class Broker:
     def __init__(self, folder: Path, *, users: dict[str, str] | None = None,
-                 tls: dict[str, Path] | None = None, port: int | None = None):
+                 tls: dict[str, Path] | None = None, port: int | None = None,
+                 persistence: bool = True):
         if not Path(MOSQUITTO).exists():
             raise RuntimeError("mosquitto is not installed: ./install.sh --local --dev installs it")
         self.folder = folder
@@ -43,8 +44,8 @@ class Broker:
         lines = [f"user {pwd.getpwuid(os.geteuid()).pw_name}",
                  f"listener {self.port} 127.0.0.1",
                  f"allow_anonymous {'false' if users else 'true'}",
-                 "persistence true", f"persistence_location {folder}/",
-                 "autosave_interval 1",
+                 f"persistence {'true' if persistence else 'false'}",
+                 f"persistence_location {folder}/", "autosave_interval 1",
                  f"log_dest file {folder}/mosquitto.log", "log_type all",
                  "max_queued_messages 100000"]
         if users:
@@ -168,6 +169,15 @@ def broker(tmp_path):
     b.kill()
 
 
+@pytest.fixture
+def memory_broker(tmp_path):
+    """Without persistence: a test's 200 MB retained message is not saved to disk every
+    second (which keeps Mosquitto from answering for seconds)."""
+    b = Broker(tmp_path / "broker", persistence=False).start()
+    yield b
+    b.kill()
+
+
 def openssl_ca(folder: Path, name: str = "ca") -> tuple[Path, Path]:
     """A throwaway CA: (certificate, key)."""
     key, cert = folder / f"{name}.key", folder / f"{name}.crt"
@@ -190,3 +200,41 @@ def openssl_cert(folder: Path, name: str, ca: tuple[Path, Path], *, server: bool
                     str(ext)], check=True, capture_output=True)
     os.chmod(key, 0o600)
     return cert, key
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, byte = divmod(n, 128)
+        out.append(byte | (128 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish_raw(port: int, topic: str, size: int, *, retain: bool = True,
+                fill: bytes = b"x", client_id: str = "raw-publisher") -> None:
+    """Publish one message of ``size`` bytes with QoS 1 over a plain socket, streamed in 1 MB
+    pieces (a 200 MB message costs this process 1 MB), and wait for the broker's PUBACK, so
+    a retained one is stored when this returns. MQTT 3.1.1 written out by hand: paho would
+    build the whole packet in memory."""
+    cid = client_id.encode()
+    connect = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+    t = topic.encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"\x10" + _remaining_length(len(connect)) + connect)
+        assert s.recv(4) == b"\x20\x02\x00\x00", "the broker refused the raw CONNECT"
+        head = len(t).to_bytes(2, "big") + t + b"\x00\x01"          # topic, packet id 1
+        s.sendall(bytes([0x32 | int(retain)]) + _remaining_length(len(head) + size) + head)
+        chunk = (fill * (1 << 20))[:1 << 20]
+        left = size
+        while left:
+            piece = chunk[:min(left, len(chunk))]
+            s.sendall(piece)
+            left -= len(piece)
+        ack = b""
+        while len(ack) < 4:
+            got = s.recv(4 - len(ack))
+            assert got, "the broker closed the connection instead of a PUBACK"
+            ack += got
+        assert ack == b"\x40\x02\x00\x01", ack
+        s.sendall(b"\xe0\x00")

@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge.mqtt.spool import read_counters
 from mqtt_broker import Broker, Subscriber, broker, free_port, openssl_ca, openssl_cert  # noqa: F401
 
 CLIP = "pyfeat_WolfgangLanger_Pexels.mp4"          # 19.7 s, one face, sad -> happy
@@ -65,6 +66,11 @@ def seqs(sub: Subscriber, topic: str = "emotion-edge/room-12/state") -> list[int
     return [m.json()["seq"] for m in sub.on(topic)]
 
 
+def is_start(p: dict) -> bool:
+    """A run's first state (docs/mqtt.md): published at start, before any summary."""
+    return p["frames"] == 0 and p["interval_s"] == 0 and p["fps"] is None
+
+
 def first_seen(values: list[int]) -> list[int]:
     """The sequence with QoS 1 redeliveries (a seq seen before) taken out."""
     seen, out = set(), []
@@ -86,7 +92,8 @@ def check_state(p: dict) -> None:
     share = p["emotion_share"]
     assert share == {} or (set(share) == set(LABELS) and abs(sum(share.values()) - 1) < 0.01)
     assert (p["dominant"] is None) == (share == {})
-    assert isinstance(p["fps"], (int, float)) and isinstance(p["interval_s"], (int, float))
+    assert isinstance(p["fps"], (int, float)) or (p["fps"] is None and is_start(p))
+    assert isinstance(p["interval_s"], (int, float))
     assert isinstance(p["frames"], int) and isinstance(p["dropped"], int)
 
 
@@ -109,6 +116,9 @@ def check_discovery(topic: str, p: dict, state_fields: set[str]) -> None:
     assert used and used <= state_fields, (used, state_fields)
     if "unit_of_measurement" in p:
         assert p["state_class"] == "measurement"
+    if m.group(2) == "dominant":      # an enum sensor: every state it can take, listed
+        assert p["device_class"] == "enum" and p["options"] == [*LABELS, "none"]
+        assert "unit_of_measurement" not in p and "state_class" not in p
 
 
 # --- a real video ----------------------------------------------------------------------------
@@ -120,7 +130,7 @@ def test_a_real_video_publishes_availability_state_and_discovery(tmp_path, broke
     assert rc == 0, err
     summaries = logged(tmp_path / "logs", "summary")
     assert len(summaries) >= 15
-    states = sub.wait_for(lambda: len(sub.on("+/+/state")) >= len(summaries) and
+    states = sub.wait_for(lambda: len(sub.on("+/+/state")) >= len(summaries) + 1 and
                           sub.on("+/+/state"), 10, "every summary")
     sub.wait_for(lambda: [m for m in sub.on("+/+/status") if m.payload == b"offline"], 10,
                  "offline at a clean stop")
@@ -130,8 +140,14 @@ def test_a_real_video_publishes_availability_state_and_discovery(tmp_path, broke
     assert {t for t in topics if not t.startswith("homeassistant/")} == {
         "emotion-edge/room-12/status", "emotion-edge/room-12/state"}
     assert [m.payload for m in sub.on("+/+/status")] == [b"online", b"offline"]
-    # One state message per logged summary, in order, each saying what the log says.
-    assert [m.json()["seq"] for m in states] == list(range(1, len(summaries) + 1))
+    # The run's first state at once (nothing seen yet: the state from before a restart is
+    # replaced), then one per logged summary, in order, each saying what the log says.
+    assert [m.json()["seq"] for m in states] == list(range(1, len(summaries) + 2))
+    start = states[0].json()
+    check_state(start)
+    assert is_start(start) and (start["faces"], start["dominant"], start["emotion_share"]) == \
+        (0, None, {})
+    states = states[1:]
     for m, s in zip(states, summaries):
         p = m.json()
         check_state(p)
@@ -151,7 +167,7 @@ def test_a_real_video_publishes_availability_state_and_discovery(tmp_path, broke
     late.wait_for(lambda: len(late.messages) >= len(disc) + 2, 5, "the retained messages")
     late.stop()
     assert all(m.retain for m in late.messages)
-    assert late.on("+/+/state")[-1].json()["seq"] == len(summaries)
+    assert late.on("+/+/state")[-1].json()["seq"] == len(summaries) + 1
     assert late.on("+/+/status")[-1].payload == b"offline"
 
 
@@ -205,10 +221,10 @@ def test_broker_away_and_monitor_restart_lose_no_summary(tmp_path, videos):
         time.sleep(3.0)
         b.start()                                           # same port, same persistence
         n_logged = lambda: len(logged(logs, "summary"))     # noqa: E731
-        sub.wait_for(lambda: len(set(seqs(sub))) >= n_logged() - 1, 30, "the spooled summaries")
+        sub.wait_for(lambda: len(set(seqs(sub))) >= n_logged() + 1, 30, "the spooled summaries")
         rc, _, err_b = finish(second)
         assert rc == 0, err_b
-        total = n_logged()
+        total = n_logged() + 2                              # and each run's first state
         got = sub.wait_for(lambda: len(set(seqs(sub))) >= total and seqs(sub), 20,
                            "every summary")
     finally:
@@ -220,7 +236,9 @@ def test_broker_away_and_monitor_restart_lose_no_summary(tmp_path, videos):
     assert first_seen(got) == list(range(1, total + 1)), got     # complete and in order
     # Each summary's content is what the log says, across both runs of the monitor.
     by_seq = {m.json()["seq"]: m.json() for m in sub.on("#")}
-    assert [by_seq[i]["ts"] for i in range(1, total + 1)] == [s["ts"] for s in logged(logs, "summary")]
+    assert [by_seq[i]["ts"] for i in range(1, total + 1) if not is_start(by_seq[i])] == \
+        [s["ts"] for s in logged(logs, "summary")]
+    assert sum(is_start(p) for p in by_seq.values()) == 2
     assert "lost the connection" in err_a and "connection refused" in err_a
     assert "from an earlier run" in err_b
     assert not list((tmp_path / "spool").glob("*.msg"))     # all acknowledged, all deleted
@@ -232,11 +250,11 @@ def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path, videos):
     logs = tmp_path / "logs"
     rc, _, err = finish(monitor(cfg, videos / CLIP, logs, "--fast"), sig=None)
     assert rc == 0, err
-    n = len(logged(logs, "summary"))
+    n = len(logged(logs, "summary")) + 1                     # and the run's first state
     kept = sorted((tmp_path / "spool").glob("*.msg"))
     assert 3 <= len(kept) < n / 2
     assert sum(p.stat().st_size for p in kept) <= 4000
-    counters = json.loads((tmp_path / "spool/counters.json").read_text())
+    counters = read_counters(tmp_path / "spool")
     assert counters["dropped"] == n - len(kept) and counters["state"] == n
     assert err.count("dropping the oldest") == 1, err       # logged once, counted always
     assert err.count("cannot connect") == 1, err            # refused, many times: one line
@@ -249,7 +267,7 @@ def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path, videos):
         rc, _, err = finish(monitor(cfg, videos / "pyfeat_single_face.mp4", logs, "--fast"),
                             sig=None)
         assert rc == 0, err
-        total = len(logged(logs, "summary"))
+        total = len(logged(logs, "summary")) + 2
         got = sub.wait_for(lambda: seqs(sub) and seqs(sub)[-1] == total and seqs(sub), 10,
                            "the newest summaries")
         sub.stop()
@@ -262,8 +280,18 @@ def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path, videos):
 # --- logins and TLS --------------------------------------------------------------------------
 
 def run_for(cfg: Path, video: Path, logs: Path, seconds: float):
+    """Run for ``seconds`` and then until as many summaries are logged (at most 60 s more):
+    a slow start on a busy machine must not shorten the run."""
     proc = monitor(cfg, video, logs, "--loop")
     time.sleep(seconds)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(logged(logs, "summary")) >= seconds:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
     return finish(proc)
 
 
@@ -283,6 +311,7 @@ def test_username_and_password_file_and_a_wrong_password(tmp_path, videos):
 
         bad_pw = tmp_path / "wrong"
         bad_pw.write_text("not-it\n")
+        bad_pw.chmod(0o600)                      # a file everyone may read is refused
         bad = write_config(tmp_path / "bad.toml", b.port, username="room12",
                            password_file=str(bad_pw), spool_dir=str(tmp_path / "spool-bad"))
         rc, _, err = run_for(bad, videos / CLIP, tmp_path / "logs-bad", 6)
@@ -356,7 +385,9 @@ def test_kill_9_publishes_the_last_will_and_birth_reannounces(tmp_path, broker, 
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
         pub.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
-        sub.wait_for(lambda: len(sub.on("homeassistant/#")) == 20, 10, "the second announcement")
+        # At most one announcement per 10 s (a flood of births must not make a flood of
+        # configs): this one is due 10 s after the one at connect.
+        sub.wait_for(lambda: len(sub.on("homeassistant/#")) == 20, 30, "the second announcement")
         pub.disconnect()
         pub.loop_stop()
         proc.kill()                                          # SIGKILL: no goodbye
@@ -388,5 +419,59 @@ def test_the_health_panel_shows_the_broker_connection(tmp_path, broker, videos):
     mqtt_health = monitor.health()["outputs"]["mqtt"]
     summaries = len(logged(tmp_path / "logs", "summary"))
     assert mqtt_health["broker"] == f"127.0.0.1:{broker.port}"
-    assert mqtt_health["published"] == summaries >= 3            # every summary, acknowledged
+    assert mqtt_health["published"] == summaries + 1 >= 4    # the first state, every summary
     assert mqtt_health["spool dropped"] == mqtt_health["queue dropped"] == 0
+
+
+# --- Home Assistant: removing what is no longer announced (issue 35 §8) ------------------------
+
+def retained_configs(port: int) -> dict[str, bytes]:
+    """The discovery configs the broker holds now: a new client gets every retained one;
+    the retained status (subscribed after) arrives after all of them."""
+    late = Subscriber(port, ["homeassistant/#", "emotion-edge/+/status"], client_id="late").start()
+    late.wait_for(lambda: late.on("emotion-edge/+/status"), 10, "the retained status")
+    late.stop()
+    return {m.topic: m.payload for m in late.on("homeassistant/#")}
+
+
+def run_until(cfg: Path, video: Path, logs: Path, sub: Subscriber, predicate, what: str):
+    proc = monitor(cfg, video, logs, "--loop")
+    try:
+        sub.wait_for(predicate, 60, what)
+    finally:
+        rc, _, err = finish(proc)
+    assert rc == 0, err
+    return err
+
+
+def test_configs_no_longer_announced_are_removed(tmp_path, broker, videos):
+    """Home Assistant removes an entity when its config topic gets an empty retained
+    message. A label the model no longer has, and with discovery = false every config,
+    is removed that way; before, `discovery = false` left the entities in place."""
+    stale = "homeassistant/sensor/room-12/share_contempt/config"
+    other = "homeassistant/sensor/room-99/faces/config"        # another device: not ours
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="older-run")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    for topic in (stale, other):
+        pub.publish(topic, json.dumps({"name": "old", "state_topic": "x"}), qos=1,
+                    retain=True).wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+    sub = Subscriber(broker.port, ["homeassistant/#"]).start()
+    cleared = lambda topic: lambda: [m for m in sub.on(topic) if not m.payload]  # noqa: E731
+
+    cfg = write_config(tmp_path / "on.toml", broker.port)
+    err = run_until(cfg, videos / CLIP, tmp_path / "logs", sub, cleared(stale), "the stale one")
+    assert "removing the discovery config " + stale in err
+    now = retained_configs(broker.port)
+    ours = {t for t in now if "/room-12/" in t}
+    assert len(ours) == 10 and stale not in now and other in now
+
+    cfg = write_config(tmp_path / "off.toml", broker.port, discovery=False)
+    err = run_until(cfg, videos / CLIP, tmp_path / "logs", sub,
+                    lambda: all(cleared(t)() for t in ours), "every config removed")
+    assert err.count("removing the discovery config") == 10
+    now = retained_configs(broker.port)
+    assert set(now) == {other}
+    sub.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import numpy as np
 import pytest
 
 from edge.sources import (SAMPLE_CLIP, EndOfStream, ResilientSource, SourceConfig, SourceError,
@@ -41,9 +42,15 @@ def test_realtime_playback_drops_frames_when_behind(videos):
 def test_loop_restarts_a_file(videos):
     src = OpenCVSource(str(videos / "pyfeat_single_face.mp4"), realtime=False, loop=True)
     src.open()
+    frames, stamps = [], []
     for _ in range(200):                    # about 2.7 times the clip's 72 frames
-        src.read()
+        frames.append(src.read().copy())
+        stamps.append(src.timestamp())
     src.close()
+    # each pass starts again at the clip's first frame, and the timeline runs on across it
+    assert np.array_equal(frames[72], frames[0]) and np.array_equal(frames[150], frames[6])
+    assert not np.array_equal(frames[71], frames[0])
+    assert all(b > a for a, b in zip(stamps, stamps[1:]))
 
 
 def test_image_folder_yields_every_image_then_ends(scenes):

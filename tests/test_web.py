@@ -170,7 +170,8 @@ def test_upload_limits_and_strict_headers(tmp_path, videos):
         html = r.read().decode()
         assert "http://" not in html and "https://" not in html   # nothing from elsewhere
         for body, status in [(b"x" * 20_000, 413), (b"", 400), (b"not an image", 400)]:
-            req = urllib.request.Request(url + "api/photo", data=body, method="POST")
+            req = urllib.request.Request(url + "api/photo", data=body, method="POST",
+                                         headers={"Content-Type": "image/jpeg"})
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(req)
             assert err.value.code == status
@@ -244,6 +245,7 @@ def test_a_network_bind_needs_a_password_and_the_password_works(tmp_path, videos
     assert proc.stderr.strip().count("\n") == 0 and "password" in proc.stderr, proc.stderr
     secret = tmp_path / "password"
     secret.write_text("correct horse\n")
+    secret.chmod(0o600)
     cfg = web_config(tmp_path, videos / "pyfeat_single_face.mp4", web={"password_file": str(secret)})
     with running(cfg) as (_, url):
         with pytest.raises(urllib.error.HTTPError) as err:

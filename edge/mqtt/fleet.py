@@ -10,17 +10,38 @@ device shows up at once) and shows a table that refreshes every second::
 ``missed`` counts sequence numbers skipped while watching, plus what the device itself
 reports it dropped (a spool that overflowed). ``--json`` prints one object after ``--wait``
 seconds and exits, for scripts.
+
+It trusts nothing it reads: anyone who may publish on the broker can write these topics.
+Every field is checked for its type and range before anything is taken from a message; a
+message that fails is ignored whole, counted and shown (``bad_messages``, with the last
+reason); text is stripped of control characters (no escape sequence reaches the terminal)
+and cut to a length; a message over 64 kB is discarded unread (``bounded.py``); at most
+``MAX_DEVICES`` devices are tracked. The network thread never dies of a message.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from .topics import ID_RE, printable
+
+MAX_DEVICES = 10_000
+MAX_SEQ = 2 ** 53             # what a JSON number holds exactly everywhere
+TEXT_MAX = 64                 # room, dominant emotion, share labels: cut to this
+
+
+class BadMessage(ValueError):
+    """A message that does not follow docs/mqtt.md; the text says which field."""
+
+from ..password_file import PasswordFileError, read_password_file
 
 
 @dataclass
@@ -46,58 +67,136 @@ class Fleet:
         self.prefix = prefix
         self.devices: dict[str, DeviceView] = {}
         self.bad_messages = 0
+        self.last_bad: str | None = None     # topic and reason of the last one, printable
         self._lock = threading.Lock()
 
     def add(self, topic: str, payload: bytes) -> None:
+        """Take one message; never raises (a bad one is counted in ``bad_messages``)."""
+        try:
+            self._add(topic, payload)
+        except BadMessage as exc:
+            self.bad(topic, str(exc))
+        except Exception as exc:          # noqa: BLE001 - the network thread must live on
+            self.bad(topic, f"unreadable ({type(exc).__name__})")
+
+    def bad(self, topic: str, why: str) -> None:
+        with self._lock:
+            self.bad_messages += 1
+            self.last_bad = f"{printable(topic, 120)}: {printable(why, 120)}"
+
+    def _add(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
         if len(parts) != len(self.prefix.split("/")) + 2 or not topic.startswith(self.prefix + "/"):
             return
         device, kind = parts[-2], parts[-1]
-        with self._lock:
-            view = self.devices.setdefault(device, DeviceView(device))
-            if kind == "status":
-                view.status = payload.decode(errors="replace") or "unknown"
-            elif kind == "state":
-                self._state(view, payload)
-
-    def _state(self, view: DeviceView, payload: bytes) -> None:
-        try:
-            p = json.loads(payload)
-            seq = int(p["seq"])
-        except (ValueError, KeyError, TypeError):
-            self.bad_messages += 1
+        if kind not in ("status", "state"):
             return
-        if view.seq is not None:
-            if seq <= view.seq:
-                return            # a QoS 1 redelivery, or an older retained copy
-            view.missed += seq - view.seq - 1
-        view.seq = seq
-        view.summaries += 1
-        view.room = str(p.get("room") or "")
-        view.faces = p.get("faces")
-        view.dominant = p.get("dominant")
-        view.emotion_share = p.get("emotion_share")
-        view.fps = p.get("fps")
-        view.last_summary = p.get("ts")
-        view.dropped = int(p.get("dropped") or 0)
+        if not ID_RE.match(device) or len(device) > TEXT_MAX:
+            raise BadMessage("the device id is not letters, digits, _ and - (at most "
+                             f"{TEXT_MAX})")
+        if kind == "status":
+            if payload not in (b"online", b"offline"):
+                raise BadMessage("the status is neither online nor offline")
+            update = {"status": payload.decode()}
+        else:
+            update = parse_state(payload)
+        with self._lock:
+            view = self.devices.get(device)
+            if view is None:
+                if len(self.devices) >= MAX_DEVICES:
+                    raise BadMessage(f"more than {MAX_DEVICES} devices")
+                view = self.devices[device] = DeviceView(device)
+            if kind == "status":
+                view.status = update["status"]
+                return
+            seq = update["seq"]
+            if view.seq is not None:
+                if seq <= view.seq:
+                    return        # a QoS 1 redelivery, or an older retained copy
+                view.missed += seq - view.seq - 1
+            view.summaries += 1
+            for key, value in update.items():
+                setattr(view, key, value)
 
     def rows(self) -> list[DeviceView]:
         with self._lock:
             return [DeviceView(**asdict(v)) for _, v in sorted(self.devices.items())]
 
 
-def table(rows: list[DeviceView]) -> str:
+def parse_state(payload: bytes) -> dict[str, Any]:
+    """A state payload (docs/mqtt.md, "State") as DeviceView fields, every one checked;
+    ``BadMessage`` names the first field that is wrong."""
+    try:
+        p = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise BadMessage("not JSON") from None
+    if not isinstance(p, dict):
+        raise BadMessage("not a JSON object")
+    out: dict[str, Any] = {"seq": _int(p, "seq", required=True)}
+    ts = p.get("ts")
+    if not isinstance(ts, str) or len(ts) > 40:
+        raise BadMessage("ts is not a time")
+    try:
+        datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadMessage("ts is not an ISO 8601 time") from None
+    out["last_summary"] = ts
+    out["room"] = _text(p, "room") or ""
+    out["faces"] = _int(p, "faces")
+    out["dominant"] = _text(p, "dominant")
+    share = p.get("emotion_share")
+    if share is not None:
+        if not isinstance(share, dict) or len(share) > 32 or \
+                not all(isinstance(k, str) and _number(v) and 0 <= v <= 1
+                        for k, v in share.items()):
+            raise BadMessage("emotion_share is not labels with shares 0..1")
+        share = {printable(k, TEXT_MAX): float(v) for k, v in share.items()}
+    out["emotion_share"] = share
+    fps = p.get("fps")
+    if fps is not None and not (_number(fps) and 0 <= fps < 1e6):
+        raise BadMessage("fps is not a number of frames per second")
+    out["fps"] = None if fps is None else float(fps)
+    out["dropped"] = _int(p, "dropped") or 0
+    return out
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(p: dict, key: str, required: bool = False) -> int | None:
+    v = p.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < MAX_SEQ:
+        raise BadMessage(f"{key} is not a whole number 0..2^53")
+    return v
+
+
+def _text(p: dict, key: str) -> str | None:
+    v = p.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise BadMessage(f"{key} is not text")
+    return printable(v, TEXT_MAX)
+
+
+def table(rows: list[DeviceView], bad_messages: int = 0, last_bad: str | None = None) -> str:
     head = ("device", "room", "status", "faces", "dominant", "last summary", "seq", "missed")
-    body = [(v.device, v.room, v.status, "" if v.faces is None else str(v.faces),
-             v.dominant or ("none" if v.seq is not None else ""), _local(v.last_summary),
-             "" if v.seq is None else str(v.seq), str(v.missed + v.dropped)) for v in rows]
+    body = [tuple(printable(c, TEXT_MAX) for c in (
+                v.device, v.room, v.status, "" if v.faces is None else str(v.faces),
+                v.dominant or ("none" if v.seq is not None else ""), _local(v.last_summary),
+                "" if v.seq is None else str(v.seq), str(v.missed + v.dropped))) for v in rows]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     right = {3, 6, 7}
     fmt = lambda r: "  ".join(c.rjust(w) if i in right else c.ljust(w)   # noqa: E731
                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()
     online = sum(v.status == "online" for v in rows)
-    return "\n".join([fmt(head), *map(fmt, body),
-                      f"{len(rows)} device(s), {online} online"])
+    foot = f"{len(rows)} device(s), {online} online"
+    if bad_messages:
+        foot += f"; {bad_messages} bad message(s) ignored (last: {last_bad})"
+    return "\n".join([fmt(head), *map(fmt, body), foot])
 
 
 def _local(ts: str | None) -> str:
@@ -106,8 +205,8 @@ def _local(ts: str | None) -> str:
     try:
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone() \
             .strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return ts
+    except (ValueError, OverflowError, OSError):
+        return printable(str(ts), 40)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,9 +228,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out=None) -> int:
     import paho.mqtt.client as mqtt
 
+    from .bounded import MAX_INCOMING, BoundedClient
+
     out = out or sys.stdout
     fleet = Fleet(args.prefix)
     connected = threading.Event()
+    online = threading.Event()         # connected now (paho's thread reconnects by itself)
     refused: list[str] = []
 
     def on_connect(client, userdata, flags, reason_code, properties):
@@ -139,19 +241,27 @@ def run(args: argparse.Namespace, out=None) -> int:
             refused.append(str(reason_code))
             connected.set()
             return
-        client.subscribe([(f"{args.prefix}/+/status", 1), (f"{args.prefix}/+/state", 1)])
+        # QoS 0: nothing we read needs our acknowledgement, so a discarded message holds
+        # none of the broker's in-flight slots for us.
+        client.subscribe([(f"{args.prefix}/+/status", 0), (f"{args.prefix}/+/state", 0)])
+        online.set()
         connected.set()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    def oversized(topic: str, size: int) -> None:
+        fleet.bad(topic, f"{size} bytes, over the {MAX_INCOMING}-byte limit: discarded unread")
+
+    client = BoundedClient(mqtt.CallbackAPIVersion.VERSION2, max_packet=MAX_INCOMING,
+                           on_oversized=oversized)
     client.on_connect = on_connect
+    client.on_disconnect = lambda *a: online.clear()
     client.on_message = lambda c, u, msg: fleet.add(msg.topic, msg.payload)
     if args.username:
         password = None
         if args.password_file:
             try:
-                password = args.password_file.read_text().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                return _fail(f"--password-file {args.password_file}: {getattr(exc, 'strerror', None) or 'empty'}")
+                password = read_password_file(args.password_file, "--password-file")
+            except PasswordFileError as exc:
+                return _fail(str(exc))
         client.username_pw_set(args.username, password)
     if args.tls:
         try:
@@ -173,13 +283,16 @@ def run(args: argparse.Namespace, out=None) -> int:
         if args.json:
             time.sleep(args.wait)
             json.dump({"broker": f"{args.broker}:{port}", "prefix": args.prefix,
-                       "devices": [asdict(v) for v in fleet.rows()]}, out, indent=2)
+                       "devices": [asdict(v) for v in fleet.rows()],
+                       "bad_messages": fleet.bad_messages, "last_bad": fleet.last_bad},
+                      out, indent=2)
             out.write("\n")
             return 0
         while True:
-            out.write("\x1b[H\x1b[2J" + f"emotion-edge fleet on {args.broker}:{port}  "
-                      f"{datetime.now():%H:%M:%S}  (Ctrl-C to quit)\n\n"
-                      + table(fleet.rows()) + "\n")
+            state = "" if online.is_set() else "  CONNECTION LOST, reconnecting"
+            out.write("\x1b[H\x1b[2J" + f"emotion-edge fleet on {printable(args.broker)}:{port}"
+                      f"  {datetime.now():%H:%M:%S}{state}  (Ctrl-C to quit)\n\n"
+                      + table(fleet.rows(), fleet.bad_messages, fleet.last_bad) + "\n")
             out.flush()
             time.sleep(1.0)
     except KeyboardInterrupt:

@@ -11,6 +11,10 @@ paho resends those (same message ids, DUP flag) and this thread carries on after
 the order holds and a duplicate is recognisable by its ``seq``. Reconnects back off
 exponentially (1 s doubling to ``reconnect_max_s``, with jitter so a fleet does not reconnect
 in step); each kind of failure is one log line per episode and a counter.
+
+What comes from the broker is bounded: a packet over ``MAX_INCOMING`` bytes is discarded
+unread (``bounded.py``); Home Assistant's birth messages, however many, bring at most one
+re-announcement of the sensors per ``REANNOUNCE_MIN_S`` (coalesced, one log line each).
 """
 from __future__ import annotations
 
@@ -28,8 +32,10 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from ..events import Event
+from .bounded import MAX_INCOMING, BoundedClient
 from .spool import Spool, Spooled
-from .topics import OFFLINE, ONLINE, Topics, discovery_messages, event_payload, state_payload
+from .topics import (OFFLINE, ONLINE, Topics, discovery_messages, event_payload, printable,
+                     state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,9 @@ KEEPALIVE_S = 30         # the broker declares us dead (last will) 45 s after a 
 CONNECT_TIMEOUT_S = 5.0  # TCP + TLS; then as long again for the broker's CONNACK
 QUEUE_MAX = 10_000       # events waiting for this thread; beyond it the newest are counted lost
 CLOSE_TIMEOUT_S = 5.0    # at shutdown: how long to wait for PUBACKs before leaving the rest spooled
+REANNOUNCE_MIN_S = 10.0  # Home Assistant's birth messages: at most one re-announcement per this
+LOG_INTERVAL_S = 60.0    # a repeated trouble from the broker's side: one log line per this
+CLEAR_MAX = 256          # stale discovery configs cleared per connection, at most
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,10 @@ class Publisher:
         self.connect_failures = 0   # failed attempts (refused, TLS, DNS, timeout, login)
         self.disconnects = 0        # established connections lost
         self.queue_dropped = 0      # submit() found the queue full
+        self.oversized = 0          # incoming messages discarded unread for their size
+        self.births = 0             # Home Assistant birth messages received
+        self.announcements = 0      # discovery announcements sent (each: every config)
+        self.cleared = 0            # stale discovery configs removed (empty retained)
         self.last_error: str | None = None
         self.connected = False
         self._queue: deque[Event] = deque()
@@ -75,6 +88,13 @@ class Publisher:
         self._logged_error: str | None = None
         self._connecting_since: float | None = None
         self._next_attempt = 0.0
+        self._announce_due = False  # a birth message asked for the configs again
+        self._last_announce = -REANNOUNCE_MIN_S
+        self._births_logged = 0
+        self._cleared_topics: set[str] = set()
+        self._announced: set[str] = set()
+        self._oversized_logged_at = -LOG_INTERVAL_S
+        self._oversized_logged = 0
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self.client = self._make_client()
 
@@ -101,8 +121,11 @@ class Publisher:
         if self._thread.ident is not None:
             self._thread.join(timeout)
         if self._thread.is_alive():
-            log.warning("mqtt: the publisher did not finish within %g s; unsent messages stay "
-                        "in the spool %s", timeout, self.spool.folder)
+            memory = self.spool.in_memory + len(self._queue)
+            log.warning("mqtt: the publisher did not finish within %g s; %d unsent message(s) "
+                        "stay in the spool %s%s", timeout, len(self.spool) - self.spool.in_memory,
+                        self.spool.folder, f"; {memory} held only in memory are lost"
+                        if memory else "")
             return
         fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), -1, -1
         for fd in fds:
@@ -142,6 +165,13 @@ class Publisher:
             self._drop_socket()
             return
         if self.connected:
+            if self._announce_due and now - self._last_announce >= REANNOUNCE_MIN_S:
+                self._announce_due = False
+                log.info("mqtt: Home Assistant is online (%d birth message(s) since the last "
+                         "announcement): announcing the sensors again",
+                         self.births - self._births_logged)
+                self._births_logged = self.births
+                self._announce()
             self._send_pending()
         self._wait(sock, now)
 
@@ -219,14 +249,26 @@ class Publisher:
                     self._wait(self.client.socket(), time.monotonic())
                 self.client.disconnect()
                 self.client.loop_write()
-        left = len(self.spool)
+        self._drop_socket()
+        spool = self.spool
+        lost = spool.close()       # writes what only memory held, if the disk takes it now
+        left = len(spool) - lost
         if left:
             log.info("mqtt: %d message(s) stay in the spool %s for the next start", left,
-                     self.spool.folder)
+                     spool.folder)
+        if lost:
+            log.error("mqtt: %d unsent message(s) are lost: the spool's disk refused them "
+                      "(%s); counted as dropped", lost, spool.folder)
+        if not spool.counters_saved:
+            log.error("mqtt: spool %s: the counters could not be saved (the disk refused "
+                      "them): the next start may reuse sequence numbers and under-report "
+                      "'dropped'", spool.folder)
         log.info("mqtt: %d message(s) acknowledged, %d failed connection attempt(s), %d lost "
-                 "connection(s), %d dropped (spool bound or full queue)", self.published,
-                 self.connect_failures, self.disconnects, self.spool.dropped + self.queue_dropped)
-        self._drop_socket()
+                 "connection(s), %d dropped (spool bound, full queue or full disk), %d "
+                 "incoming discarded for their size, %d Home Assistant birth message(s), "
+                 "%d announcement(s)", self.published, self.connect_failures, self.disconnects,
+                 spool.dropped + self.queue_dropped, self.oversized, self.births,
+                 self.announcements)
 
     def _unsent(self) -> bool:
         return bool(self.spool.after(self._sent_upto, 1))
@@ -234,8 +276,9 @@ class Publisher:
     # --- connection ------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
         b = self.broker
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=b.client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
+        client = BoundedClient(mqtt.CallbackAPIVersion.VERSION2, client_id=b.client_id,
+                               protocol=mqtt.MQTTv311, clean_session=True,
+                               max_packet=MAX_INCOMING, on_oversized=self._oversized)
         client.connect_timeout = CONNECT_TIMEOUT_S
         client.max_inflight_messages_set(WINDOW + 4)   # room for status and discovery
         client.will_set(self.topics.status, OFFLINE, qos=1, retain=True)
@@ -279,20 +322,56 @@ class Publisher:
         self._logged_error = None
         self.last_error = None
         client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        # Our discovery configs as the broker holds them (retained): any that we do not
+        # announce now (discovery = false, or a label the model no longer has) is removed
+        # as Home Assistant documents it, with an empty retained config. QoS 0 both: nothing
+        # here needs an acknowledgement from us, so a flood of them costs no PUBACKs.
+        self._cleared_topics.clear()
+        client.subscribe([(self.topics.discovery("+", "+"), 0)] +
+                         ([(self.topics.ha_status, 0)] if self.discovery else []))
         if self.discovery:
-            client.subscribe(self.topics.ha_status, qos=1)
+            self._announce_due = False
             self._announce()
 
     def _announce(self) -> None:
-        for topic, payload in discovery_messages(self.topics, self.labels, self.room,
-                                                 self.model).items():
+        self._last_announce = time.monotonic()
+        self.announcements += 1
+        configs = discovery_messages(self.topics, self.labels, self.room, self.model)
+        self._announced = set(configs)
+        for topic, payload in configs.items():
             self.client.publish(topic, payload, qos=1, retain=True)
 
     def _on_message(self, client, userdata, msg) -> None:
-        # Home Assistant's birth message: it (re)started and wants the discovery configs again.
-        if msg.topic == self.topics.ha_status and msg.payload == ONLINE.encode():
-            log.info("mqtt: Home Assistant is online: announcing the sensors again")
-            self._announce()
+        if msg.topic == self.topics.ha_status:
+            # Home Assistant's birth message: it (re)started and wants the configs again.
+            # Coalesced: the next announcement goes out when REANNOUNCE_MIN_S has passed since
+            # the last one (in _step), however many births came in between.
+            if msg.payload == ONLINE.encode():
+                self.births += 1
+                self._announce_due = True
+            return
+        if msg.payload and msg.topic not in self._announced and \
+                msg.topic not in self._cleared_topics and \
+                len(self._cleared_topics) < CLEAR_MAX and \
+                mqtt.topic_matches_sub(self.topics.discovery("+", "+"), msg.topic):
+            self._cleared_topics.add(msg.topic)
+            self.cleared += 1
+            log.info("mqtt: removing the discovery config %s from Home Assistant (%s)",
+                     printable(msg.topic, 200), "discovery = false" if not self.discovery
+                     else "no longer announced")
+            client.publish(msg.topic, b"", qos=1, retain=True)
+
+    def _oversized(self, topic: str, size: int) -> None:
+        """BoundedClient discarded a message unread; one log line per LOG_INTERVAL_S."""
+        self.oversized += 1
+        now = time.monotonic()
+        if now - self._oversized_logged_at >= LOG_INTERVAL_S:
+            self._oversized_logged_at = now
+            log.warning("mqtt: discarded %d incoming message(s) over %d bytes unread (this one: "
+                        "%d bytes on %s); counted, next line in %g s at the earliest",
+                        self.oversized - self._oversized_logged, MAX_INCOMING, size, topic,
+                        LOG_INTERVAL_S)
+            self._oversized_logged = self.oversized
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         item = self._inflight.pop(mid, None)

@@ -11,13 +11,25 @@ that message again, a duplicate its ``seq`` gives away). Bounded by total size a
 past either bound the oldest messages are deleted, counted (``dropped``, kept in
 ``counters.json``) and logged once per episode; never a crash, never an unbounded folder.
 Only the publisher thread touches it.
+
+A full disk: a message the disk refuses waits in memory, in its place in the order, and is
+sent from there; ``close`` tries to write what is still unsent once more, and what the disk
+still refuses is counted as dropped and logged with its number: never lost silently. So that
+the counters stay true on a full disk, ``counters.json`` is written once at full size and
+then updated in place (two checksummed slots, the newer one wins; an overwrite needs no new
+blocks), and no ``.tmp`` file is ever left behind by a failed write.
+
+One process per spool: ``lock`` (a ``flock`` on ``lock``) is held from the start to
+``close``; a second monitor on the same folder gets a one-line error naming the first's pid.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +37,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 COUNTERS = "counters.json"
+LOCK = "lock"
+SLOT = 256               # bytes per counters slot; the file is two of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +53,7 @@ class Spooled:
 
 
 class SpoolError(OSError):
-    """The spool folder cannot be made (one line for the person at the device)."""
+    """The spool folder cannot be made or is in use (one line for the person at the device)."""
 
 
 class Spool:
@@ -54,17 +68,28 @@ class Spool:
         self.dropped = 0          # deleted unsent by a bound (persisted)
         self.unreadable = 0       # files found damaged at start (moved aside, counted)
         self.write_errors = 0
+        self.lost = 0             # of ``dropped``: unsent at close, the disk refused them
+        self.counters_saved = True    # at close
         self._over = False        # in a "bound hit" episode (logged once)
+        self._gen = 0             # counters slot generation
+        self._lock_fd: int | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SpoolError(f"mqtt spool {self.folder}: cannot create it "
                              f"({exc.strerror or exc})") from None
+        self._lock()
         try:
             self._load()
         except OSError as exc:
+            self._unlock()
             raise SpoolError(f"mqtt spool {self.folder}: cannot read it "
                              f"({exc.strerror or exc})") from None
+        try:
+            if not _is_slotted(self.folder / COUNTERS):
+                self._create_counters()
+        except OSError as exc:
+            self._write_failed(exc)
 
     # --- what the publisher uses -----------------------------------------------------------
     def next_seq(self, stream: str) -> int:
@@ -87,6 +112,7 @@ class Spool:
         except OSError as exc:
             self._write_failed(exc)
             item = Spooled(order, now, len(data), topic, retain, None, payload.encode())
+            self._try_save_counters()   # in place: the order and seq stay true on a full disk
         self._items.append(item)
         self._bytes += item.size
         self._newest[stream_of(topic)] = order
@@ -151,10 +177,7 @@ class Spool:
                             "messages (counted as 'dropped')", self.folder, why)
         if dropped:
             self.dropped += dropped
-            try:
-                self._save_counters()
-            except OSError as exc:
-                self._write_failed(exc)
+            self._try_save_counters()
         elif self._over and self._bytes <= self.max_bytes:
             self._over = False
         return dropped
@@ -170,6 +193,37 @@ class Spool:
                 out.append(item)
         return out
 
+    @property
+    def in_memory(self) -> int:
+        """Unsent messages the disk refused (held in memory only)."""
+        return sum(item.path is None for item in self._items)
+
+    def close(self) -> int:
+        """At shutdown: write the unsent messages that only memory holds, if the disk takes
+        them now; count the rest as dropped (returned), save the counters, unlock."""
+        lost = 0
+        for item in list(self._items):
+            if item.path is not None:
+                continue
+            path = self.folder / f"{item.order:016d}.msg"
+            data = json.dumps({"topic": item.topic, "retain": item.retain,
+                               "created": item.created, "payload": (item.data or b"").decode()},
+                              ensure_ascii=False).encode()
+            try:
+                _write_atomic(path, data)
+            except OSError:
+                lost += 1
+        if lost:
+            self.lost += lost
+            self.dropped += lost
+        try:
+            _fsync_dir(self.folder)
+        except OSError:
+            pass
+        self.counters_saved = self._try_save_counters()
+        self._unlock()
+        return lost
+
     def __iter__(self):
         return iter(list(self._items))
 
@@ -184,13 +238,13 @@ class Spool:
     def _load(self) -> None:
         """Pick up what an earlier run left: counters, then every whole message in order."""
         try:
-            saved = json.loads((self.folder / COUNTERS).read_text())
+            saved = self._read_counters()
             for k in self.counters:
                 self.counters[k] = max(self.counters[k], int(saved.get(k, 0)))
             self.dropped = int(saved.get("dropped", 0))
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             log.warning("mqtt: spool %s: %s unreadable (%s); sequence numbers restart from what "
                         "the spooled messages show", self.folder, COUNTERS, exc)
         for stream in ("state", "events"):
@@ -236,8 +290,74 @@ class Spool:
                      self.folder, len(self._items))
 
     def _save_counters(self) -> None:
-        _write_atomic(self.folder / COUNTERS,
-                      json.dumps({**self.counters, "dropped": self.dropped}).encode())
+        """Update the older of counters.json's two slots in place (no new disk blocks);
+        the file is made whole first if it is missing or of the old format."""
+        path = self.folder / COUNTERS
+        if not _is_slotted(path):
+            self._create_counters()
+            return
+        self._gen += 1
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, self._slot(), (self._gen % 2) * SLOT)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _try_save_counters(self) -> bool:
+        try:
+            self._save_counters()
+            return True
+        except OSError as exc:
+            self._write_failed(exc)
+            return False
+
+    def _create_counters(self) -> None:
+        self._gen += 1
+        slot = self._slot()
+        _write_atomic(self.folder / COUNTERS, slot + slot)
+
+    def _slot(self) -> bytes:
+        body = json.dumps({"gen": self._gen, **self.counters, "dropped": self.dropped},
+                          separators=(",", ":"))
+        line = f"{zlib.crc32(body.encode()):08x} {body}".encode()
+        if len(line) > SLOT - 1:
+            raise OSError(f"{COUNTERS}: the counters outgrew their slot")
+        return line.ljust(SLOT - 1) + b"\n"
+
+    def _read_counters(self) -> dict:
+        best = read_counters(self.folder)
+        self._gen = int(best.get("gen", 0))
+        return best
+
+    def _lock(self) -> None:
+        path = self.folder / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise SpoolError(f"mqtt spool {self.folder}: cannot create its lock file "
+                             f"({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise SpoolError(f"mqtt spool {self.folder} is in use by another monitor (pid "
+                             f"{other}); give each its own --log-dir or [mqtt] spool_dir") \
+                from None
+        try:       # for the message above; the lock file is one block, made before a disk fills
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)     # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def _write_failed(self, exc: OSError) -> None:
         self.write_errors += 1
@@ -250,17 +370,48 @@ def stream_of(topic: str) -> str:
     return "state" if topic.endswith("/state") else "events"
 
 
+def read_counters(folder: Path) -> dict:
+    """A spool's counters: the newer whole slot of ``counters.json``, or the file of the old
+    format (one JSON object). Raises ValueError if neither slot is whole."""
+    data = (Path(folder) / COUNTERS).read_bytes()
+    if len(data) != 2 * SLOT:
+        return json.loads(data)
+    best = None
+    for i in range(2):
+        line = data[i * SLOT:(i + 1) * SLOT].decode("utf-8", "replace").strip()
+        crc, _, body = line.partition(" ")
+        if crc == f"{zlib.crc32(body.encode()):08x}":
+            rec = json.loads(body)
+            if best is None or rec["gen"] > best["gen"]:
+                best = rec
+    if best is None:
+        raise ValueError("neither copy is whole")
+    return best
+
+
+def _is_slotted(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 2 * SLOT
+    except FileNotFoundError:
+        return False
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write, fsync, rename; a write that fails (a full disk) leaves no ``.tmp`` behind."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,17 @@ EVENT_EXTRA = ("previous", "duration_s")
 def safe_id(text: str) -> str:
     """A host name made into a device id: characters outside [A-Za-z0-9_-] become '-'."""
     return re.sub(r"[^A-Za-z0-9_-]", "-", text).strip("-") or "emotion-edge"
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """``text`` safe for a terminal or a log line: control and format characters (C0, C1,
+    DEL, so every escape sequence loses its ESC; bidi overrides, zero-width marks) removed,
+    at most ``limit`` characters (an ellipsis marks a cut)."""
+    out = "".join(c for c in text[:limit * 4] if unicodedata.category(c) not in _UNPRINTABLE)
+    return out if len(out) <= limit else out[:limit - 1] + "\u2026"
 
 
 def dumps(obj: Any) -> str:
@@ -98,7 +110,7 @@ def discovery_messages(topics: Topics, labels: tuple[str, ...], room: str,
     ``<discovery_prefix>/<component>/[<node_id>/]<object_id>/config``, ``unique_id``,
     ``device`` with ``identifiers``, ``availability_topic``) and
     home-assistant.io/integrations/sensor.mqtt (``state_topic`` required, ``value_template``,
-    ``unit_of_measurement``, ``state_class``)."""
+    ``unit_of_measurement``, ``state_class``, ``device_class`` and ``options``)."""
     device_uid = f"emotion-edge_{topics.device}"
     device = {"identifiers": [device_uid], "name": f"Emotion monitor {room or topics.device}",
               "model": model, "manufacturer": "emotion-edge", "sw_version": __version__}
@@ -108,7 +120,10 @@ def discovery_messages(topics: Topics, labels: tuple[str, ...], room: str,
               "payload_available": ONLINE, "payload_not_available": OFFLINE, "qos": 1,
               "device": device, "origin": {"name": "emotion-edge", "sw_version": __version__}}
     sensors: dict[str, dict[str, Any]] = {
+        # An enum sensor (home-assistant.io/integrations/sensor, "device class enum"): its
+        # states are the model's labels and "none" (no face seen), listed in ``options``.
         "dominant": {"name": "Dominant emotion", "icon": "mdi:emoticon-outline",
+                     "device_class": "enum", "options": [*labels, "none"],
                      "value_template": "{{ value_json.dominant or 'none' }}"},
         "faces": {"name": "Faces in view", "icon": "mdi:account-group",
                   "value_template": "{{ value_json.faces }}", "unit_of_measurement": "faces",

@@ -4,11 +4,17 @@ discovery (docs/mqtt.md). Off by default: with it on, room summaries leave the d
 ``handle`` only picks the events to publish and hands them to the publisher thread
 (``edge/mqtt/publisher.py``) through a bounded queue; ``update`` does nothing. The frame
 loop never waits for the network or the spool's disk writes.
+
+``start`` opens the spool (its default folder is under the log folder, one per device, and
+locked) and hands the publisher a first state for this run, so that the state retained on
+the broker is never the one from before a restart.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +22,10 @@ from pathlib import Path
 from ..events import Event
 from ..mqtt.spool import Spool, SpoolError
 from ..mqtt.topics import EVENT_NAMES, ID_RE, Topics, safe_id
+from ..password_file import PasswordFileError, read_password_file
 from .base import Pipeline, Sink, SinkError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,8 +62,9 @@ class MqttConfig:
     discovery_prefix: str = field(default="homeassistant", metadata={
         "doc": "Home Assistant's discovery prefix"})
     spool_dir: str = field(default="", metadata={
-        "doc": "where messages wait until the broker has them (empty: $STATE_DIRECTORY/"
-               "mqtt-spool under systemd, else logs/mqtt-spool)"})
+        "doc": "where messages wait until the broker has them, one folder per monitor (empty: "
+               "mqtt-spool/<device id> in $STATE_DIRECTORY under systemd, else in the log "
+               "folder)"})
     spool_max_bytes: int = field(default=20_000_000, metadata={
         "doc": "the spool's size limit; beyond it the oldest messages are dropped (counted)"})
     spool_max_age: float = field(default=7 * 86400.0, metadata={
@@ -94,21 +104,22 @@ class MqttConfig:
     def device(self) -> str:
         return self.device_id or safe_id(socket.gethostname())
 
-    @property
-    def spool_path(self) -> Path:
+    def spool_path(self, log_dir: str | Path = "logs") -> Path:
+        """``spool_dir``, or ``mqtt-spool/<device>`` in systemd's state folder or else in
+        the log folder: two monitors started from one folder, each with its own
+        ``--log-dir``, never share a spool (and the spool's lock refuses a second one)."""
         if self.spool_dir:
             return Path(self.spool_dir)
         state = os.environ.get("STATE_DIRECTORY")
-        return Path(state.split(":")[0] if state else "logs") / "mqtt-spool"
+        return Path(state.split(":")[0] if state else log_dir) / "mqtt-spool" / self.device
 
 
 def read_password(path: str) -> str:
-    """The first line of ``password_file``; a missing or unreadable file is one line."""
+    """The password in ``password_file`` (edge.password_file's rules); else one line."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().rstrip("\r\n")
-    except OSError as exc:
-        raise SinkError(f"[mqtt] password_file {path}: {exc.strerror or exc}") from None
+        return read_password_file(path, "[mqtt] password_file")
+    except PasswordFileError as exc:
+        raise SinkError(str(exc)) from None
 
 
 class MqttSink(Sink):
@@ -124,38 +135,57 @@ class MqttSink(Sink):
             path = getattr(c, name)
             if path and not os.access(path, os.R_OK):
                 raise SinkError(f"[mqtt] {name} {path}: not found or not readable")
-        try:
-            self.spool = Spool(c.spool_path, c.spool_max_bytes, c.spool_max_age)
-        except SpoolError as exc:
-            raise SinkError(str(exc)) from None
         self.topics = Topics(c.topic_prefix, c.device, c.discovery_prefix)
-        broker = BrokerSettings(
+        self._broker = BrokerSettings(
             host=c.host, port=c.port, client_id=f"emotion-edge-{c.device}",
             username=c.username, password=read_password(c.password_file) if c.password_file
             else "", tls=c.tls, ca_file=c.ca_file, cert_file=c.cert_file, key_file=c.key_file,
             reconnect_max_s=c.reconnect_max)
+        self._publisher_class = Publisher
         self._kinds = {"summary"} | (set(EVENT_NAMES) if c.publish_events else set())
-        self.publisher = Publisher(broker, self.topics, self.spool, room=c.room,
-                                   discovery=c.discovery)
+        self.spool: Spool | None = None
+        self.publisher: Publisher | None = None
         self._started = False
 
     def start(self, pipeline: Pipeline) -> None:
-        self.publisher.labels = tuple(pipeline.labels)
+        c = self.config
+        cfg = getattr(pipeline, "cfg", None)
+        log_dir = cfg.log.dir if cfg is not None else "logs"
+        folder = c.spool_path(log_dir)
+        if not c.spool_dir:
+            _adopt_legacy_spool(folder)
+        try:
+            self.spool = Spool(folder, c.spool_max_bytes, c.spool_max_age)
+        except SpoolError as exc:
+            raise SinkError(str(exc)) from None
         info = pipeline.model_info()
-        self.publisher.model = f"emotion-edge ({info.get('file', 'model')})"
+        self.publisher = self._publisher_class(
+            self._broker, self.topics, self.spool, room=c.room, discovery=c.discovery,
+            labels=tuple(pipeline.labels), model=f"emotion-edge ({info.get('file', 'model')})")
+        # This run's first state, before any summary: what the broker keeps (retained) and
+        # Home Assistant shows from the moment we connect is no longer the state from before
+        # a restart or a crash. Honest, not invented: no frame analysed yet, nothing seen.
+        self.publisher.submit(Event("summary", time.time(), extra={
+            "interval_s": 0.0, "faces_seen": 0, "emotion_share": {}, "dominant": None,
+            "frames": 0, "fps": None}))
         self.publisher.start()
         self._started = True
 
     def health(self) -> dict:
         p, spool = self.publisher, self.spool
+        if p is None or spool is None:
+            return {"broker": f"{self._broker.host}:{self._broker.port}", "state": "not started"}
         return {"broker": f"{p.broker.host}:{p.broker.port}",
                 "state": "connected" if p.connected else "not connected",
                 "published": p.published, "connect failures": p.connect_failures,
                 "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
+                "incoming discarded": p.oversized,
                 **({"last error": p.last_error} if p.last_error and not p.connected else {})}
 
     def handle(self, events: Sequence[Event]) -> None:
         kinds = self._kinds
+        if self.publisher is None:
+            return
         for e in events:
             if e.kind in kinds:
                 self.publisher.submit(e)
@@ -164,3 +194,26 @@ class MqttSink(Sink):
         if self._started:
             self._started = False
             self.publisher.close()
+
+
+def _adopt_legacy_spool(folder: Path) -> None:
+    """Before per-device folders the default spool was ``mqtt-spool`` itself: move what an
+    older version left there (unsent messages, counters) into this device's folder, once,
+    so nothing waiting is forgotten and the sequence numbers carry on."""
+    legacy = folder.parent
+    if folder.exists() or not legacy.is_dir():
+        return
+    files = [p for p in legacy.iterdir() if p.is_file() and
+             (p.suffix in (".msg", ".last") or p.name == "counters.json")]
+    if not files:
+        return
+    try:
+        folder.mkdir()
+        for p in files:
+            p.rename(folder / p.name)
+    except OSError as exc:
+        log.warning("mqtt: could not move the old spool %s into %s (%s)", legacy, folder,
+                    exc.strerror or exc)
+        return
+    log.info("mqtt: moved the spool of an earlier version (%d file(s)) from %s into %s",
+             len(files), legacy, folder)

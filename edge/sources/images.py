@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import struct
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, display, fit_size,
                    frame_problem)
+from .image_header import MAX_DECODE_BYTES, HeaderError, Reader, decode_bytes, read_header
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -45,27 +45,12 @@ def image_files(paths: list[str | Path]) -> list[Path]:
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header, without decoding; None otherwise."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:2] != b"\xff\xd8":
+    """(width, height) from a picture's header, without decoding; None if unreadable."""
+    try:
+        h = read_header(lambda offset, count: data[offset:offset + count])
+    except HeaderError:
         return None
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:            # fill byte
-            i += 1
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):   # start of frame
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    return None
+    return h.width, h.height
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -83,10 +68,10 @@ def read_image(path: str | Path) -> np.ndarray:
         if st.st_size > MAX_FILE_BYTES:
             raise SourceError(f"{name}: {st.st_size / 1e6:.0f} MB is too large for an image")
         try:
-            head = os.pread(fd, _HEADER_BYTES, 0)
+            flags = _decode_flags(lambda offset, count: os.pread(fd, min(count, 1 << 20), offset),
+                                  name)
         except OSError as exc:
             raise SourceError(f"{name}: cannot read it ({exc.strerror})") from None
-        flags = _decode_flags(head)
         try:   # OpenCV reads the file itself (no copy of it here), by our descriptor
             image = cv2.imread(f"/proc/self/fd/{fd}", flags)
         except cv2.error:
@@ -101,9 +86,11 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     limits and one-line errors."""
     if len(data) > MAX_FILE_BYTES:
         raise SourceError(f"{name}: {len(data) / 1e6:.0f} MB is too large for an image")
-    buf = np.frombuffer(data, np.uint8)
+    if not data:
+        raise SourceError(f"{name}: not a readable image (empty)")
+    flags = _decode_flags(lambda offset, count: data[offset:offset + count], name)
     try:
-        image = cv2.imdecode(buf, _decode_flags(data[:_HEADER_BYTES])) if len(buf) else None
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         image = None
     return _finish(image, name)
@@ -121,18 +108,29 @@ def _finish(image: np.ndarray | None, name: str) -> np.ndarray:
     return image
 
 
-_HEADER_BYTES = 256 * 1024   # JPEG metadata (EXIF, thumbnails) may come before its size
-
-
-def _decode_flags(head: bytes) -> int:
-    """How to decode so that no bitmap larger than needed is ever made."""
-    size = header_size(head)
-    if size is None or max(size) <= MAX_SIDE:
-        return cv2.IMREAD_COLOR
-    if head[:2] == b"\xff\xd8":    # libjpeg decodes at 1/2, 1/4 or 1/8 directly
-        factor = max((f for f in _JPEG_REDUCED if max(size) / f >= MAX_SIDE), default=None)
-        return _JPEG_REDUCED[factor] if factor else cv2.IMREAD_COLOR
-    return cv2.IMREAD_GRAYSCALE if size[0] * size[1] > MAX_COLOR_PIXELS else cv2.IMREAD_COLOR
+def _decode_flags(read: Reader, name: str) -> int:
+    """How to decode so that no bitmap larger than needed is ever made; a picture of
+    another format, or one whose decoding would not fit MAX_DECODE_BYTES, is refused
+    here, from its header."""
+    try:
+        header = read_header(read)
+    except HeaderError as exc:
+        raise SourceError(f"{name}: {exc}") from None
+    size = (header.width, header.height)
+    gray, reduce, flags = False, 1, cv2.IMREAD_COLOR
+    if max(size) > MAX_SIDE:
+        if header.format == "JPEG":    # libjpeg decodes at 1/2, 1/4 or 1/8 directly
+            reduce = max((f for f in _JPEG_REDUCED if max(size) / f >= MAX_SIDE), default=1)
+            flags = _JPEG_REDUCED.get(reduce, cv2.IMREAD_COLOR)
+        elif header.pixels > MAX_COLOR_PIXELS or decode_bytes(header, False) > MAX_DECODE_BYTES:
+            gray, flags = True, cv2.IMREAD_GRAYSCALE     # a third of the memory
+    need = decode_bytes(header, gray, reduce)
+    if need > MAX_DECODE_BYTES:
+        kind = "progressive JPEG" if header.progressive else header.format
+        raise SourceError(f"{name}: a {kind} of {header.width} x {header.height} pixels would "
+                          f"take {need / 2**20:.0f} MB to decode; the most this decodes is "
+                          f"{MAX_DECODE_BYTES / 2**20:.0f} MB")
+    return flags
 
 
 def _fit(image: np.ndarray) -> np.ndarray:

@@ -30,8 +30,12 @@ def redact(uri: str) -> str:
 
 
 class OpenCVSource(FrameSource):
+    """``realtime`` plays a file at its own frame rate, dropping frames when the pipeline
+    falls behind, as a camera would (the config's default, for a person watching);
+    without it a file gives every frame, whatever the load (what analysing a file needs)."""
+
     def __init__(self, uri: str, width: int = 0, height: int = 0, fps: float = 0,
-                 loop: bool = False, realtime: bool = True):
+                 loop: bool = False, realtime: bool = False):
         self.uri = uri
         self.is_camera = uri.isdigit() or uri.startswith("/dev/video")
         self.is_stream = "://" in uri

@@ -29,14 +29,15 @@ from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, 
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classifier import ClassifierConfig, FaceClassifier, ModelError
+from ..classifier import ClassifierConfig, FaceClassifier, ModelError, read_sidecar
 from ..photo import annotate, bgr_colours, classify_image
-from ..sinks.base import Pipeline
+from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
 from ..sources.images import decode_image
-from ..sinks.web import WebConfig
+from .config import WebConfig, is_loopback
 from .history import LogFiles
 from .hub import LiveHub
+from .security import BodyLimit, HostCheck, OriginCheck, host_names
 
 STATIC = Path(__file__).parent / "static"
 HEALTH_EVERY_S = 1.0
@@ -57,6 +58,8 @@ class WebApp:
         self.colours = dict(mon.gpio.colours)
         self.log = LogFiles(Path(mon.log.dir), mon.log.file)
         self.password = cfg.read_password()
+        if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
+            raise SinkError(f"[web] bind {cfg.bind}: reachable from the network without a password")
         self.started = time.time()
         self.photos = PhotoDesk(pipeline)
         self.counters = {"photos": 0, "photos_refused": 0, "model_switches": 0,
@@ -180,9 +183,9 @@ class WebApp:
             sidecar = path.with_suffix(".json")
             if path.name in detector_files or not sidecar.is_file():
                 continue
-            try:
-                d = json.loads(sidecar.read_text())
-            except (OSError, ValueError):
+            try:   # bounded: a sidecar is read only up to its size limit
+                d = read_sidecar(sidecar, "sidecar")
+            except ModelError:
                 d = {}
             val = d.get("val") if isinstance(d.get("val"), dict) else {}
             out.append({"file": path.name, "labels": d.get("labels"),
@@ -269,11 +272,11 @@ class PhotoDesk:
     def classify(self, data: bytes, colours: dict) -> dict[str, Any]:
         if not data:
             raise PhotoError("no photo in the request")
-        try:   # the same decoding and size limits as `emotion-edge classify`
-            image = decode_image(data, "the photo")
-        except SourceError as exc:
-            raise PhotoError(f"{exc} (JPEG, PNG, BMP, WebP ...)") from None
-        with self._lock:
+        with self._lock:   # one photo at a time: its decoding's memory is bounded once
+            try:   # the same decoding and size limits as `emotion-edge classify`
+                image = decode_image(data, "the photo")
+            except SourceError as exc:
+                raise PhotoError(str(exc)) from None
             detector, classifier = self._tools()
             faces = classify_image(image, detector, classifier)
         annotate(image, faces, colours)
@@ -331,12 +334,15 @@ class SignInGate:
 
 def create_app(cfg: WebConfig, hub: LiveHub, pipeline: Pipeline) -> Starlette:
     web = WebApp(cfg, hub, pipeline)
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(SecurityHeaders),        # outermost: refusals get them too
+                  Middleware(HostCheck, names=host_names(cfg.allowed_hosts)),
+                  Middleware(OriginCheck, scheme="https" if cfg.tls else "http")]
     if web.password:
         middleware += [Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32),
                                   session_cookie="emotion_edge", same_site="strict",
-                                  max_age=12 * 3600),
+                                  max_age=12 * 3600, https_only=cfg.tls),
                        Middleware(SignInGate)]
+    middleware.append(Middleware(BodyLimit, upload_limit=int(cfg.max_upload_mb * 1e6)))
     app = Starlette(routes=web.routes(), middleware=middleware)
     app.state.web = web
     return app

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from .records import clean_summary
+
 
 @dataclass(frozen=True)
 class LogFiles:
@@ -54,11 +56,10 @@ def _summary_lines(path: Path):
                 if b'"summary"' not in raw:       # cheap filter before parsing
                     continue
                 try:
-                    rec = json.loads(raw)
-                    if rec.get("event") == "summary" and isinstance(rec.get("ts"), str):
-                        _parse(rec["ts"])
-                        yield rec
-                except (ValueError, AttributeError):
-                    continue                      # a torn or foreign line: skip it
+                    rec = clean_summary(json.loads(raw))
+                except (ValueError, RecursionError):
+                    rec = None
+                if rec is not None:               # else a torn or foreign line: skip it
+                    yield rec
     except OSError:
         return

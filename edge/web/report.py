@@ -65,23 +65,24 @@ def _sha(script: str) -> str:
 
 def render(day: date, rows: list[dict], labels: list[str], colours: dict, log: Path) -> str:
     lib = (STATIC / "vendor" / "uPlot.iife.min.js").read_text() + "\n" + (STATIC / "chart.js").read_text()
-    data = json.dumps({"labels": labels, "colours": colours, "summaries": rows}).replace("</", "<\\/")
+    data = (json.dumps({"labels": labels, "colours": colours, "summaries": rows})
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     init = ("const R = " + data + ";\nnew EmotionChart(document.getElementById('chart'), R.labels, "
             "R.colours).draw(R.summaries);")
     css = (STATIC / "vendor" / "uPlot.min.css").read_text() + (STATIC / "style.css").read_text()
     csp = (f"default-src 'none'; script-src {_sha(lib)} {_sha(init)}; style-src 'unsafe-inline'; "
-           "img-src data:")
+           "img-src data:; form-action 'none'; base-uri 'none'")
     faces = sum(r.get("faces_seen", 0) for r in rows)
     dominant = Counter(r.get("dominant") for r in rows if r.get("dominant"))
-    table = "".join(
-        f"<tr><td>{html.escape(r['ts'][11:19])} UTC</td><td>{r.get('interval_s', '')}</td>"
-        f"<td>{r.get('faces_seen', '')}</td><td>{html.escape(str(r.get('dominant') or '-'))}</td></tr>"
+    table = "".join(   # rows are checked summaries (records.py); escaped all the same
+        f"<tr><td>{html.escape(r['ts'][11:19])} UTC</td><td>{r['interval_s']:g}</td>"
+        f"<td>{html.escape(str(r['faces_seen']))}</td><td>{html.escape(str(r.get('dominant') or '-'))}</td></tr>"
         for r in rows)
     most = ", ".join(f"{html.escape(k)} ({v})" for k, v in dominant.most_common(3)) or "none"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
-<title>emotion-edge · {day.isoformat()}</title>
+<title>emotion-edge · {html.escape(day.isoformat())}</title>
 <style>{css} body{{padding:1rem}} table{{border-collapse:collapse}} td,th{{padding:.2rem .8rem;border-bottom:1px solid #2c333d;text-align:left}}</style>
 </head><body>
 <h1>The room's mood on {day.isoformat()}</h1>

@@ -9,7 +9,7 @@ import threading
 import time
 
 from ..sinks.base import Pipeline, SinkError
-from ..sinks.web import WebConfig
+from .config import WebConfig
 from .hub import LiveHub
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,11 @@ class WebServer:
         self.app = create_app(cfg, hub, pipeline)
         self.sock = self._listen(cfg.bind, cfg.port)
         self.port = self.sock.getsockname()[1]
+        ssl = cfg.ssl_context()            # a bad pair: one line now, not at the first request
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, lifespan="off", log_level="warning", access_log=False,
-            timeout_graceful_shutdown=1, ws="none"))
+            timeout_graceful_shutdown=1, ws="none",
+            ssl_context_factory=(lambda config, default: ssl) if ssl else None))
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
 
     @staticmethod
