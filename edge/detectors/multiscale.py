@@ -34,7 +34,7 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +45,8 @@ from .far import FarConfig  # noqa: F401  (the kind's sub-section, re-exported)
 # input pixels (bench/results/classroom.md): far faces larger than 24 are its job.
 NEAR_INPUT, NEAR_FACE_INPUT = 192, 24
 
-if TYPE_CHECKING:
-    from . import DetectorConfig
+# ``cfg`` below is an edge.detectors.DetectorConfig (not imported: no import cycle).
+DetectorConfig = Any
 
 
 def _overlaps(box, others: list[Detection], iou: float) -> bool:
@@ -79,32 +79,40 @@ class MultiScaleDetector(FaceDetector):
         self.checks = 0
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        return self.detect_tiers(frame_bgr)[0]
+        """One picture on its own (a photo): both passes, nothing kept from other calls."""
+        strong = self.near.detect(frame_bgr)
+        return self._merge(strong, [], self._far(frame_bgr, []))[0]
 
     def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """A frame of a video: the far pass on every ``every``-th call, its faces kept."""
         strong, weak = self.near.detect_tiers(frame_bgr)
         # A new frame size (another source) makes the kept faces meaningless: run again.
         if self._calls % self.every == 0 or self._far_shape != frame_bgr.shape:
-            found = self.far.detect(frame_bgr)
-            if self._far_shape != frame_bgr.shape:
-                self._far_faces = []
-            reach = NEAR_FACE_INPUT * max(frame_bgr.shape[:2]) / NEAR_INPUT
-            self._far_faces = [d for d in found if max(d.box[2:]) <= reach
-                               and self._confirmed(frame_bgr, d)]
+            known = self._far_faces if self._far_shape == frame_bgr.shape else []
+            self._far_faces = self._far(frame_bgr, known)
             self._far_shape = frame_bgr.shape
             self.far_runs += 1
         self._calls += 1
+        return self._merge(strong, weak, self._far_faces)
+
+    def _far(self, frame: np.ndarray, known: list[Detection]) -> list[Detection]:
+        reach = NEAR_FACE_INPUT * max(frame.shape[:2]) / NEAR_INPUT
+        return [d for d in self.far.detect(frame)
+                if max(d.box[2:]) <= reach and self._confirmed(frame, d, known)]
+
+    def _merge(self, strong: list[Detection], weak: list[Detection],
+               far: list[Detection]) -> tuple[list[Detection], list[Detection]]:
         # Far faces on a near face are dropped (near boxes win); a weak near box on a far
         # face gives way to it (the far pass is sure of that face).
-        extra = [d for d in self._far_faces if not _overlaps(d.box, strong, self.nms_iou)]
+        extra = [d for d in far if not _overlaps(d.box, strong, self.nms_iou)]
         if not extra:
             return strong, weak
         weak = [d for d in weak if not _overlaps(d.box, extra, self.nms_iou)]
         return sorted(strong + extra, key=lambda d: -d.score), weak
 
-    def _confirmed(self, frame: np.ndarray, d: Detection) -> bool:
-        """Seen in the previous far pass, or found again on a crop around it."""
-        if self.check is None or _overlaps(d.box, self._far_faces, self.nms_iou):
+    def _confirmed(self, frame: np.ndarray, d: Detection, known: list[Detection]) -> bool:
+        """Seen in the previous far pass (``known``), or found again on a crop around it."""
+        if self.check is None or _overlaps(d.box, known, self.nms_iou):
             return True
         x, y, w, h = d.box
         cx, cy, half = x + w / 2, y + h / 2, 1.5 * max(w, h)
@@ -124,11 +132,11 @@ class MultiScaleDetector(FaceDetector):
                 d.close()
 
 
-def build_multiscale(cfg: "DetectorConfig", models: Path, near: FaceDetector) -> FaceDetector:
+def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector) -> FaceDetector:
+    """``near`` plus the far pass and its check, both short range (the file ``short_range``)."""
     from .blazeface import SHORT_RANGE, BlazeFaceDetector
-    from .registry import SHORT_RANGE_FILE
     from .wide import WideShortRange
-    path = models / SHORT_RANGE_FILE.name
+    path = short_range
     far = WideShortRange(path, scale=cfg.far.scale, min_score=cfg.far.min_score,
                          nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
                          threads=cfg.threads)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from . import DetectorConfig
     from .base import FaceDetector
+
+# ``cfg`` below is an edge.detectors.DetectorConfig, which reads this module: it is not
+# imported here, not even for type checking, so that there is no import cycle.
+DetectorConfig = Any
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ModelFile:
 class DetectorKind:
     name: str
     doc: str                                          # one line: what it finds, its cost
-    build: Callable[["DetectorConfig", Path], "FaceDetector"]  # (config, models folder)
+    build: Callable[[DetectorConfig, Path], "FaceDetector"]  # (config, models folder)
     models: tuple[ModelFile, ...] = ()
 
 
@@ -56,13 +59,13 @@ FULL_RANGE_FILE = ModelFile(
     _BLAZEFACE_ORIGIN)
 
 
-def _haar(cfg: "DetectorConfig", models: Path) -> "FaceDetector":
+def _haar(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .haar import HaarDetector
     return HaarDetector(min_face=cfg.min_face, roi=cfg.roi)
 
 
 def _blazeface(model_name: str):
-    def build(cfg: "DetectorConfig", models: Path) -> "FaceDetector":
+    def build(cfg: DetectorConfig, models: Path) -> "FaceDetector":
         from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
         model = {m.name: m for m in (SHORT_RANGE, FULL_RANGE)}[model_name]
         return BlazeFaceDetector(model, models / model.filename, min_score=cfg.min_score,
@@ -71,9 +74,10 @@ def _blazeface(model_name: str):
     return build
 
 
-def _multiscale(cfg: "DetectorConfig", models: Path) -> "FaceDetector":
+def _multiscale(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .multiscale import build_multiscale
-    return build_multiscale(cfg, models, _blazeface("blazeface-full")(cfg, models))
+    return build_multiscale(cfg, models / SHORT_RANGE_FILE.name,
+                            _blazeface("blazeface-full")(cfg, models))
 
 
 KINDS: dict[str, DetectorKind] = {k.name: k for k in (
