@@ -296,8 +296,15 @@ class ClassifierConfig:
     flip_average: bool = field(default=False, metadata={
         "doc": "also classify the mirrored face and average (about 2x the cost, a little steadier)"})
     threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier"})
+    min_readable: int = field(default=27, metadata={
+        "doc": "smallest face side in pixels whose emotion is read; a smaller face is "
+               "tracked and counted but 'too small to read' (no emotion). 27: below a "
+               "32 px crop (27 px face + margin) the shipped model loses more than 5 points "
+               "of FER+ accuracy (bench/results/small_faces.md: 24 px -8.8, 32 px -2.7)"})
 
     def __post_init__(self):
+        if self.min_readable < 0:
+            raise ValueError(f"min_readable: {self.min_readable} must be 0 or more pixels")
         if not 0.0 <= self.margin <= 1.0:
             raise ValueError(f"margin: {self.margin} is outside 0..1")
         if not 1 <= self.threads <= 64:

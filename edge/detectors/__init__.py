@@ -31,8 +31,11 @@ those faces at 24-96 px, bench/results/classroom.md):
   scores 0.66; with 0.65 as the only threshold that one frame split her into two faces. Scores
   from 0.5 keep tracks going (tests/test_track_identity.py: every clip keeps its count
   under noise and score jitter) and start none, so the cartoon stays no face.
-- ``min_face = 32``: removes only false detections on these data (an 11 px "face" on
-  the cartoon scene) and faces below ~32 px are too blurred for the 48x48 emotion model.
+- ``min_face = 20``: a classroom's far faces are counted from 20 px (the far pass sees
+  a 20 px face as 13 px of its input, where it still finds some); it still removes the 11 px
+  "face" on the cartoon scene. Faces of 20-26 px are counted but too small to read:
+  ``[classifier] min_readable = 27`` (bench/results/small_faces.md: the model loses 8.8
+  points of FER+ accuracy on a 24 px crop, 2.7 on a 32 px one, i.e. a 27 px face).
 """
 from __future__ import annotations
 
@@ -69,9 +72,9 @@ class DetectorConfig:
         "doc": "BlazeFace: a face scored between this and min_score may continue a face "
                "already tracked, never start one, so a track survives a borderline frame "
                "(a hand over the face, another decoder); min_score turns this off"})
-    min_face: int = field(default=32, metadata={
-        "doc": "smallest face side in pixels to report; smaller faces are too blurred to "
-               "classify"})
+    min_face: int = field(default=20, metadata={
+        "doc": "smallest face side in pixels to report (and count); the far pass finds few "
+               "faces below it, and none of them could be read ([classifier] min_readable)"})
     roi: tuple[float, float, float, float] = field(default=WHOLE_FRAME, metadata={
         "doc": "region to look for faces in, [x, y, w, h] as fractions of the frame"})
     nms_iou: float = field(default=0.3, metadata={

@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 
 _BASE_KEYS = {"v", "ts", "event", "track", "emotion", "score", "box"}
 _USED_EXTRA = {
+    "face_appeared": {"readable"},
     "face_left": {"duration_s"},
     "emotion_changed": {"previous"},
-    "summary": {"interval_s", "faces_seen", "emotion_share", "dominant", "frames", "fps"},
+    "summary": {"interval_s", "faces_seen", "faces_unread", "emotion_share", "dominant",
+                "frames", "fps"},
 }
 
 
@@ -70,9 +72,11 @@ def format_record(rec: dict[str, Any]) -> str:
     emotion = rec.get("emotion", "?")
     score = f" {_num(rec['score'], '.2f')}" if "score" in rec else ""
     if kind == "face_appeared":
-        text = f"{who} appeared  {emotion}{score}"
+        text = f"{who} appeared  " + (f"{emotion}{score}" if rec.get("readable", True)
+                                      else "too small to read")
     elif kind == "emotion_changed":
-        text = f"{who} {rec.get('previous', '?')} -> {emotion}{score}"
+        before = rec.get("previous", "?")
+        text = f"{who} {'too small to read' if before is None else before} -> {emotion}{score}"
     elif kind == "face_left":
         text = f"{who} left after {_num(rec.get('duration_s'), '.1f')} s"
     elif kind == "micro_expression":
@@ -80,6 +84,8 @@ def format_record(rec: dict[str, Any]) -> str:
     elif kind == "summary":
         share = rec.get("emotion_share") or {}
         seen = count_faces(rec.get("faces_seen", "?"))
+        if rec.get("faces_unread"):
+            seen += f" ({rec['faces_unread']} too small to read)"
         parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {seen}"]
         if isinstance(share, dict):
             parts += [f"{k} {_num(v, '.0%')}" for k, v in

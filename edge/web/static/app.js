@@ -33,32 +33,47 @@ function drawFrame(msg) {
   const s = Math.min(W / msg.w, H / msg.h);             // object-fit: contain
   const ox = (W - msg.w * s) / 2, oy = (H - msg.h * s) / 2;
   if (!page.showVideo) { ctx.fillStyle = "#20262e"; ctx.fillRect(ox, oy, msg.w * s, msg.h * s); }
-  ctx.lineWidth = 3;
-  ctx.font = `${Math.max(14, Math.round(18 * s))}px system-ui, sans-serif`;
+  // A classroom: 30-60 small boxes. Labels shrink with the crowd and name only the emotion
+  // (no id or score) so they do not cover each other; faces too small to read get a thin
+  // grey box and no label.
+  const unread = msg.unread || [];
+  const crowd = msg.faces.length + unread.length > 8;
+  const px = crowd ? 12 : Math.max(14, Math.round(18 * s));
+  ctx.lineWidth = crowd ? 2 : 3;
+  ctx.font = `${px}px system-ui, sans-serif`;
   for (const f of msg.faces) {
     const [x, y, w, h] = f.box;
     ctx.strokeStyle = ctx.fillStyle = css(f.emotion);
     ctx.strokeRect(ox + x * s, oy + y * s, w * s, h * s);
-    const text = `#${f.id} ${f.emotion} ${pct(f.score)}`;
-    const ty = Math.max(oy + 18, oy + y * s - 6);
+    const text = crowd ? f.emotion : `#${f.id} ${f.emotion} ${pct(f.score)}`;
+    const ty = Math.max(oy + px, oy + y * s - 4);
     ctx.fillStyle = "rgba(0,0,0,.6)";
-    ctx.fillRect(ox + x * s, ty - 18, ctx.measureText(text).width + 8, 22);
+    ctx.fillRect(ox + x * s, ty - px, ctx.measureText(text).width + 6, px + 4);
     ctx.fillStyle = css(f.emotion);
-    ctx.fillText(text, ox + x * s + 4, ty);
+    ctx.fillText(text, ox + x * s + 3, ty);
+  }
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "#aaa";
+  for (const f of unread) {
+    const [x, y, w, h] = f.box;
+    ctx.strokeRect(ox + x * s, oy + y * s, w * s, h * s);
   }
   const list = $("faces");
   list.dataset.frame = msg.i;
   list.dataset.t = msg.t;
+  list.classList.toggle("crowd", crowd);
   list.replaceChildren(...msg.faces.map((f) => el("li", {"data-track": f.id, "data-emotion": f.emotion,
-    colour: css(f.emotion)}, `#${f.id} ${f.emotion} ${pct(f.score)}`)));
+    colour: css(f.emotion)}, `#${f.id} ${f.emotion} ${pct(f.score)}`)),
+    ...(unread.length ? [el("li", {class: "unread"}, `${unread.length} too small to read`)] : []));
   roomNow(msg);
 }
 
 // --- the room now -------------------------------------------------------------------------
 function roomNow(msg) {
-  const n = msg.faces.length;
-  $("face-count").textContent = n;
-  $("face-word").textContent = faceWord(n);
+  const n = msg.faces.length;   // the shares: read faces only
+  const seen = n + (msg.unread || []).length;
+  $("face-count").textContent = seen;
+  $("face-word").textContent = faceWord(seen);
   const dom = $("dominant");
   dom.textContent = msg.dominant || "—";
   dom.style.setProperty("--c", msg.dominant ? css(msg.dominant) : "");
@@ -174,9 +189,10 @@ async function classifyPhoto(file) {
   const img = $("photo-result");
   img.src = body.image;
   img.hidden = false;
-  $("photo-faces").replaceChildren(...(body.faces.length ? body.faces.map((f) => el("li",
-    {"data-emotion": f.emotion, colour: css(f.emotion)},
-    `${f.emotion} ${pct(f.scores[f.emotion])} at ${f.box.join(", ")}`)) : [el("li", {}, "no faces found")]));
+  $("photo-faces").replaceChildren(...(body.faces.length ? body.faces.map((f) => f.emotion === null
+    ? el("li", {class: "unread"}, `too small to read at ${f.box.join(", ")}`)
+    : el("li", {"data-emotion": f.emotion, colour: css(f.emotion)},
+      `${f.emotion} ${pct(f.scores[f.emotion])} at ${f.box.join(", ")}`)) : [el("li", {}, "no faces found")]));
 }
 
 // --- the model --------------------------------------------------------------------------------
