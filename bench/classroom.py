@@ -14,6 +14,8 @@
    with the peer on the same frames in the same run; and the kiosk clip with the new and
    the old default.
 3. calls: per-call CPU cost of each model, and what a Pi 4 must carry at 15 camera fps.
+4. log: the event log's bytes per hour with the defaults, from the classroom video (15
+   real people who move and change expression), scaled to 30 faces.
 
 The peer needs `fer` (bench only, never on the device): pip install --target DIR --no-deps
 fer==25.10.3 pandas "setuptools<81" python-dateutil pytz tzdata, and FER_PEER_PATH=DIR.
@@ -40,6 +42,8 @@ import classroom_material as material  # noqa: E402
 import pipeline as pipeline_bench  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "classroom.md"
+TITLES = ("Recall against face size", "Speed against faces in view", "What a Pi 4 must carry",
+          "The event log for 30 faces")
 NO_FACE_CLIPS = ("pyfeat_no_face.mp4",)
 CROWDS = (1, 5, 15, 30, 60)
 FPS = 15.0
@@ -133,38 +137,6 @@ def recall_section() -> list[str]:
 
 # --- 2. speed ------------------------------------------------------------------------------
 
-def crowd_frame(n: int, size: tuple[int, int]) -> np.ndarray:
-    """``n`` faces in view: copies of the five-person photo (or, for 1, the one-person
-    photo) in a 3x2 grid (4x3 for 60), the other cells grey."""
-    cols, rows = (4, 3) if n > 30 else (3, 2)
-    fw, fh = size
-    cw, ch = fw // cols, fh // rows
-    name, per = ("pyfeat_single_face.jpg", 1) if n == 1 else ("pyfeat_multi_face.jpg", 5)
-    img = cv2.imread(str(material.SHARED / "scenes" / name))
-    canvas = np.full((fh, fw, 3), material.BACKGROUND, np.uint8)
-    for i in range(n // per):
-        r, c = divmod(i, cols)
-        s = min(cw / img.shape[1], ch / img.shape[0])
-        if n == 1:
-            s *= 0.35   # one person at a classroom's distance (a ~60 px face at 720p)
-        small = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)),
-                           interpolation=cv2.INTER_AREA)
-        oy, ox = r * ch + (ch - small.shape[0]) // 2, c * cw + (cw - small.shape[1]) // 2
-        canvas[oy:oy + small.shape[0], ox:ox + small.shape[1]] = small
-    return canvas
-
-
-def crowd_clip(n: int, size: tuple[int, int], dst: Path, seconds: float = 8.0) -> Path:
-    """The crowd frame panned slowly (+-12 px, a 4 s sway) at 15 fps."""
-    base = crowd_frame(n, size)
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), FPS, size)
-    for k in range(int(seconds * FPS)):
-        dx = int(round(12 * np.sin(2 * np.pi * k / (4 * FPS))))
-        out.write(np.roll(base, dx, axis=1))
-    out.release()
-    return dst
-
-
 def speed_section(frames: int, peer_frames: int, skip_peer: bool) -> list[str]:
     from edge.detectors import DetectorConfig
     default = DetectorConfig().kind
@@ -177,7 +149,7 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for res, size in material.FRAMES.items():
             for n in CROWDS:
-                clip = crowd_clip(n, size, Path(tmp) / f"crowd{n}_{res}.mp4")
+                clip = material.crowd_clip(n, size, Path(tmp) / f"crowd{n}_{res}.mp4")
                 edge = pipeline_bench.run_child("edge", str(clip), "1", str(frames), default,
                                                 str(every), str(ahead))
                 peer = None if skip_peer else pipeline_bench.run_child(
@@ -297,12 +269,49 @@ def calls_section(runs: int = 15) -> list[str]:
     return lines
 
 
+def _log_bytes(seconds: float) -> tuple[int, dict[str, int]]:
+    from edge import config
+    from edge.pipeline import Monitor
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = material.classroom_clip(Path(tmp) / "classroom.mp4", seconds=seconds)
+        cfg = config.from_dict({"source": {"uri": str(clip), "realtime": False},
+                                "log": {"dir": tmp}, "console": {"enabled": False}})
+        Monitor(cfg).run()
+        data = (Path(tmp) / "events.jsonl").read_bytes()
+    kinds: dict[str, int] = {}
+    for line in data.splitlines():
+        k = json.loads(line)["event"]
+        kinds[k] = kinds.get(k, 0) + len(line) + 1
+    return len(data), kinds
+
+
+def log_section(short: float = 60.0, long: float = 180.0) -> list[str]:
+    """Bytes of a short and a long run of the classroom video: their difference is what
+    the log grows by while the class sits there (the start, every face appearing, and the
+    stop, every face leaving, are in both)."""
+    n_short, _ = _log_bytes(short)
+    n_long, kinds = _log_bytes(long)
+    people = material.CLASSROOM_PEOPLE
+    per_hour = (n_long - n_short) / (long - short) * 3600 * 30 / people
+    lines = ["## The event log for 30 faces", "",
+             f"`bench/classroom.py --only log`, {time.strftime('%Y-%m-%d %H:%M')}: the "
+             f"default pipeline on {short:.0f} s and {long:.0f} s of the classroom video "
+             f"({people} real people; each tile a real clip played forward and back, so "
+             "heads turn and expressions change all the time, more than in a lesson) wrote "
+             f"{n_short} and {n_long} bytes; in the long run: "
+             + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+             + f". The difference, scaled to 30 faces: **{per_hour / 1e6:.2f} MB per hour**, "
+             f"{per_hour * 24 / 1e6:.0f} MB for a 24-hour day of class (limit 50 MB), plus "
+             f"{n_short * 30 / people / 1e3:.0f} kB each time a class of 30 arrives and "
+             "leaves. Per-face events stay on: the limit holds without turning them off.", ""]
+    return lines
+
+
 def write(sections: dict[str, list[str]]) -> None:
     """Replace the sections run this time in classroom.md, keep the others."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
     parts = {}
-    for title in ("Recall against face size", "Speed against faces in view",
-                  "What a Pi 4 must carry"):
+    for title in TITLES:
         m = re.search(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", old, re.S | re.M)
         if m:
             parts[title] = m.group(0).rstrip("\n").splitlines()
@@ -314,8 +323,7 @@ def write(sections: dict[str, list[str]]) -> None:
     head = old.split("\n## ", 1)[0].rstrip("\n").splitlines() if old else \
         ["# Classroom benchmark", "", "Written by `bench/classroom.py` (issue 37)."]
     out = head + [""]
-    for title in ("Recall against face size", "Speed against faces in view",
-                  "What a Pi 4 must carry"):
+    for title in TITLES:
         if title in parts:
             out += [ln.rstrip() for ln in parts[title]] + [""]
     RESULTS.write_text("\n".join(out).rstrip("\n") + "\n")
@@ -326,13 +334,15 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--peer-frames", type=int, default=8)
     ap.add_argument("--skip-peer", action="store_true")
-    ap.add_argument("--only", choices=("recall", "speed", "calls"))
+    ap.add_argument("--only", choices=("recall", "speed", "calls", "log"))
     args = ap.parse_args()
     sections = {}
     if args.only in (None, "recall"):
         sections["recall"] = recall_section()
     if args.only in (None, "calls"):
         sections["calls"] = calls_section()
+    if args.only in (None, "log"):
+        sections["log"] = log_section()
     if args.only in (None, "speed"):
         sections["speed"] = speed_section(args.frames, args.peer_frames, args.skip_peer)
     write(sections)

@@ -10,6 +10,8 @@
 - ``classroom_clip(path, ...)``: the ``intel_*`` and ``pyfeat_*`` clips with people, tiled
   3x3 into 1280x720, each tile starting at another time and playing forward and back:
   15 small real people who walk, pause and turn their heads.
+- ``crowd_clip(n, size, path)``: n = 1, 5, 15, 30 or 60 faces in view (copies of the group
+  photo in a grid), slowly panned: the speed benchmark's and the page's crowd.
 - ``match(found, truth)``: which found boxes hit a true face (the box's centre inside the
   true box and sides within 0.5-2x of it, so that detectors with a looser or tighter box
   convention are judged alike).
@@ -228,5 +230,40 @@ def classroom_clip(dst: Path, seconds: float = 12.0, fps: float = 12.0,
             r, c = divmod(i, 3)
             frame[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = src[(starts[i] + k) % len(src)]
         out.write(frame)
+    out.release()
+    return dst
+
+
+# --- crowds of 1-60 faces, for the speed rows and the page ---------------------------------
+
+def crowd_frame(n: int, size: tuple[int, int]) -> np.ndarray:
+    """``n`` faces in view: copies of the five-person photo (or, for 1, the one-person
+    photo) in a 3x2 grid (4x3 for 60), the other cells grey."""
+    cols, rows = (4, 3) if n > 30 else (3, 2)
+    fw, fh = size
+    cw, ch = fw // cols, fh // rows
+    name, per = ("pyfeat_single_face.jpg", 1) if n == 1 else ("pyfeat_multi_face.jpg", 5)
+    img = cv2.imread(str(SHARED / "scenes" / name))
+    canvas = np.full((fh, fw, 3), BACKGROUND, np.uint8)
+    for i in range(n // per):
+        r, c = divmod(i, cols)
+        s = min(cw / img.shape[1], ch / img.shape[0])
+        if n == 1:
+            s *= 0.35   # one person at a classroom's distance (a ~60 px face at 720p)
+        small = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)),
+                           interpolation=cv2.INTER_AREA)
+        oy, ox = r * ch + (ch - small.shape[0]) // 2, c * cw + (cw - small.shape[1]) // 2
+        canvas[oy:oy + small.shape[0], ox:ox + small.shape[1]] = small
+    return canvas
+
+
+def crowd_clip(n: int, size: tuple[int, int], dst: Path, seconds: float = 8.0,
+               fps: float = 15.0) -> Path:
+    """The crowd frame panned slowly (+-12 px, a 4 s sway) at 15 fps."""
+    base = crowd_frame(n, size)
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for k in range(int(seconds * fps)):
+        dx = int(round(12 * np.sin(2 * np.pi * k / (4 * fps))))
+        out.write(np.roll(base, dx, axis=1))
     out.release()
     return dst

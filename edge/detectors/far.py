@@ -18,7 +18,8 @@ class FarConfig:
                "grows with the square of 1/smallest_face"})
     every: int = field(default=4, metadata={
         "doc": "blazeface-multiscale: run the far pass on every n-th detector run and keep "
-               "its faces in between (1: every run)"})
+               "its faces in between (1: every run); while it finds nobody, every 2n-th, "
+               "then 4n-th"})
     min_score: float = field(default=0.5, metadata={
         "doc": "blazeface-multiscale: confidence threshold of the far pass, 0..1"})
     verify_score: float = field(default=0.72, metadata={
