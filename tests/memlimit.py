@@ -8,6 +8,9 @@ cgroup): an allocation beyond it fails as it would under systemd's ``MemoryMax``
 run a command once without a limit, then again with a limit just above what it needed.
 glibc's per-thread malloc arenas each reserve 64 MB of address space at the whim of thread
 scheduling; the caller sets MALLOC_ARENA_MAX so that the peak is the same from run to run.
+
+(tests/memory_limit.py puts a child in a memory cgroup where it can; this one is for a run
+that is stopped by a signal and must report its own peaks: the MQTT tests.)
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from test_mqtt import finish, logged, write_config
 TESTS = Path(__file__).resolve().parent
 BIG = 200 * 1024 * 1024
 HEADROOM_MB = 128          # above the run's own peak; the message is 200 MB
-CLIP = "pyfeat_single_face.mp4"
+CLIP = "pyfeat_WolfgangLanger_Pexels.mp4"
 
 
 def limited(report: Path, limit_mb: float | None, *args: str) -> subprocess.Popen:
@@ -34,23 +34,35 @@ def limited(report: Path, limit_mb: float | None, *args: str) -> subprocess.Pope
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
+def run_until_states(proc: subprocess.Popen, sub: Subscriber, n: int):
+    """Stop a ``--loop`` run once the broker has passed on ``n`` more of its states: it was
+    connected and working (not a question of how fast this machine is today)."""
+    before = len(sub.on("emotion-edge/+/state"))
+    try:
+        sub.wait_for(lambda: len(sub.on("emotion-edge/+/state")) >= before + n or
+                     proc.poll() is not None, 90, f"{n} states")
+    finally:
+        rc, out, err = finish(proc, timeout=120)
+    return rc, out, err
+
+
 def test_a_200_mb_retained_birth_message_is_discarded_unread(tmp_path, memory_broker, videos):
-    broker = memory_broker
     """Issue 35 §3: one 200 MB retained message on homeassistant/status killed the monitor
     under MemoryMax=300M, again at every start."""
+    broker = memory_broker
     cfg = write_config(tmp_path / "c.toml", broker.port, summary_interval=0.5)
-    run = ("run", "--config", str(cfg), "--source", str(videos / CLIP), "--fast")
-    rc, _, err = finish(limited(tmp_path / "plain.json", None, *run, "--log-dir",
-                                str(tmp_path / "logs-plain")), sig=None)
+    run = ("run", "--config", str(cfg), "--source", str(videos / CLIP), "--loop")
+    sub = Subscriber(broker.port, ["emotion-edge/+/state"]).start()
+    rc, _, err = run_until_states(limited(tmp_path / "plain.json", None, *run, "--log-dir",
+                                          str(tmp_path / "logs-plain")), sub, 3)
     assert rc == 0, err
     plain = json.loads((tmp_path / "plain.json").read_text())
 
     publish_raw(broker.port, "homeassistant/status", BIG)
-    sub = Subscriber(broker.port, ["emotion-edge/+/state"]).start()
     limit = plain["vm_peak_mb"] + HEADROOM_MB
     logs = tmp_path / "logs-bomb"
-    rc, _, err = finish(limited(tmp_path / "bomb.json", limit, *run, "--log-dir", str(logs)),
-                        sig=None, timeout=120)
+    rc, _, err = run_until_states(limited(tmp_path / "bomb.json", limit, *run, "--log-dir",
+                                          str(logs)), sub, 3)
     sub.stop()
     assert rc == 0, err[-3000:]
     bomb = json.loads((tmp_path / "bomb.json").read_text())
@@ -60,17 +72,18 @@ def test_a_200_mb_retained_birth_message_is_discarded_unread(tmp_path, memory_br
     size = re.search(r"this one: (\d+) bytes on homeassistant/status\)", lines[0])
     assert size and int(size.group(1)) > BIG, lines
     # Still a working monitor: every summary of the run was acknowledged by the broker.
-    summaries = logged(logs, "summary")
-    assert len(summaries) >= 3
+    assert len(logged(logs, "summary")) >= 2
     assert not list((tmp_path / "spool").glob("*.msg"))
     assert "0 dropped" in err
     # And it never held the message: resident memory as without it, give or take 32 MB.
+    print(f"\nmonitor without / with a {BIG >> 20} MB retained message (limit {limit:.0f} MB "
+          f"of address space): {plain} / {bomb}")
     assert bomb["rss_peak_mb"] < plain["rss_peak_mb"] + 32, (plain, bomb)
 
 
 def test_fleet_under_a_memory_limit_with_a_200_mb_retained_state(tmp_path, memory_broker):
-    broker = memory_broker
     """``emotion-edge fleet`` subscribes to every state: the same bomb, on a state topic."""
+    broker = memory_broker
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="good-device")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
@@ -97,6 +110,7 @@ def test_fleet_under_a_memory_limit_with_a_200_mb_retained_state(tmp_path, memor
     assert shown["devices"][0]["seq"] == 4 and shown["devices"][0]["status"] == "online"
     assert shown["bad_messages"] == 1
     bomb = json.loads((tmp_path / "bomb.json").read_text())
+    print(f"\nfleet without / with a {BIG >> 20} MB retained state: {plain} / {bomb}")
     assert bomb["rss_peak_mb"] < plain["rss_peak_mb"] + 32, (plain, bomb)
 
 
@@ -119,9 +133,11 @@ def test_a_flood_of_birth_messages_is_coalesced(tmp_path, broker, monkeypatch, c
     flood.loop_start()
     summary = {"interval_s": 1.0, "faces_seen": 1, "emotion_share": {"happy": 1.0},
                "dominant": "happy", "frames": 24, "fps": 24.0}
+    p = sink.publisher
     try:
         sub.wait_for(lambda: len(sub.on("homeassistant/#")) >= 10, 10, "the first announcement")
-        births, t0 = 0, time.monotonic()
+        t0 = time.monotonic()
+        births = 0
         while time.monotonic() - t0 < 5.0:          # as fast as paho sends them, 5 s
             for _ in range(200):
                 flood.publish("homeassistant/status", "online", qos=0)
@@ -129,18 +145,23 @@ def test_a_flood_of_birth_messages_is_coalesced(tmp_path, broker, monkeypatch, c
             sink.handle([as_event(summary, time.time())])
             time.sleep(0.05)
         flood.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
-        states = sink.publisher.spool.counters["state"]
+        states = p.spool.counters["state"]
         sub.wait_for(lambda: len(sub.on("emotion-edge/+/state")) >= states, 20, "every state")
-        sub.wait_for(lambda: sink.publisher.births >= births // 2, 20, "the births")
+        sub.wait_for(lambda: p.births >= births // 2, 20, "the births")
+        sub.wait_for(lambda: p.announcements >= 2, 20, "a second announcement")
     finally:
         flood.disconnect()
         flood.loop_stop()
         sink.close()
+        elapsed = time.monotonic() - t0
+    try:
+        sub.wait_for(lambda: len(sub.on("homeassistant/#")) >= 10 * p.announcements, 10,
+                     "every announced config")
+    finally:
         sub.stop()
-    p = sink.publisher
     assert p.births >= births // 2 >= 1000          # they did arrive (QoS 0 may lose some)
-    # One announcement at connect, then at most one per 2 s over ~5-7 s of flood.
-    assert 2 <= p.announcements <= 6, p.announcements
+    # One announcement at connect, then at most one per 2 s, whatever the machine's load.
+    assert 2 <= p.announcements <= 2 + elapsed / 2.0, (p.announcements, elapsed)
     assert len(sub.on("homeassistant/#")) == 10 * p.announcements
     lines = [r for r in caplog.records if "Home Assistant is online" in r.getMessage()]
     assert len(lines) == p.announcements - 1

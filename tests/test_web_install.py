@@ -55,17 +55,18 @@ def test_exposure_with_the_page_on_stays_at_most_2(tmp_path, web):
 
 
 def test_kiosk_install_and_uninstall(src, root):
-    env = {"SUDO_USER": "kioskuser"}
+    env = {"SUDO_USER": "kioskuser", "LANG": "C.UTF-8"}
     out = install(src, "--root", str(root), "--kiosk", env=env).stdout
     config = (root / "etc/emotion-edge/config.toml").read_text()
     assert re.search(r"^\[web\]\n(?:#.*\n)*enabled = true$", config, re.M), config
     assert "IPAddressAllow=localhost" in (root / DROPIN).read_text()
     entry = root / "home/kioskuser/.config/autostart/emotion-edge-kiosk.desktop"
     text = entry.read_text()
-    assert "Exec=/opt/emotion-edge/kiosk.sh http://127.0.0.1:8080/" in text
+    assert "Exec=/opt/emotion-edge/kiosk.sh http://127.0.0.1:8080/kiosk\n" in text
     assert (root / "opt/emotion-edge/kiosk.sh").read_bytes() == (src / "systemd/kiosk.sh").read_bytes()
     cmds = would_run(out)
     assert ["raspi-config", "nonint", "do_boot_behaviour", "B4"] in cmds
+    assert not any("fonts-noto-cjk" in c for c in cmds)             # English: no CJK font
     assert "Web page:              http://127.0.0.1:8080/" in out
     # Again: nothing new to do, and the config keeps one enabled line.
     again = install(src, "--root", str(root), "--kiosk", env=env).stdout
@@ -74,6 +75,14 @@ def test_kiosk_install_and_uninstall(src, root):
     install(src, "--root", str(root), "--uninstall")
     assert not entry.exists() and not (root / DROPIN).exists()
     assert (root / "etc/emotion-edge/config.toml").exists()          # the config is kept
+
+
+def test_a_chinese_kiosk_gets_a_cjk_font(src, root):
+    conf = root / "etc/emotion-edge/config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[web]\nenabled = true\nlanguage = "zh-CN"\n')
+    out = install(src, "--root", str(root), "--kiosk", env={"SUDO_USER": "kioskuser", "LANG": "C.UTF-8"}).stdout
+    assert [c for c in would_run(out) if "fonts-noto-cjk" in c][0][-4:] == ["install", "-y", "-q", "fonts-noto-cjk"]
 
 
 def test_kiosk_needs_the_desktop_user(src, root):
@@ -87,3 +96,25 @@ def test_turning_the_page_off_removes_the_network_again(src, root):
     conf.write_text(conf.read_text().replace("enabled = true", "enabled = false"))
     out = install(src, "--root", str(root)).stdout
     assert "no output needs the network: removed" in out and not (root / DROPIN).exists()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_web_tls_makes_a_self_signed_pair_and_sets_it(src, root):
+    from edge.web.config import WebConfig
+    out = install(src, "--root", str(root), "--web-tls").stdout
+    etc = root / "etc/emotion-edge"
+    cert, key = etc / "web.crt", etc / "web.key"
+    assert "web tls: made a self-signed certificate" in out
+    assert (key.stat().st_mode & 0o777) == 0o640 and (cert.stat().st_mode & 0o777) == 0o644
+    assert ["chown", "root:emotion-edge", str(key)] in would_run(out)
+    config = (etc / "config.toml").read_text()
+    assert re.search(r'^tls_cert = "/etc/emotion-edge/web.crt"$', config, re.M), config
+    assert re.search(r'^tls_key = "/etc/emotion-edge/web.key"$', config, re.M), config
+    assert WebConfig(tls_cert=str(cert), tls_key=str(key)).ssl_context() is not None
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "IP Address:127.0.0.1" in text and "DNS:localhost" in text
+    before = cert.read_bytes()
+    again = install(src, "--root", str(root), "--web-tls").stdout
+    assert "web tls: kept your" in again and cert.read_bytes() == before
+    assert (etc / "config.toml").read_text().count("\ntls_cert = ") == 1

@@ -31,6 +31,7 @@ import zipfile
 from pathlib import Path
 
 from .. import litert
+from ..errors import EmotionEdgeError, one_line
 from .registry import model_files
 
 MEDIAPIPE_VERSION = "0.10.14"
@@ -50,7 +51,7 @@ if {m.package for m in _FILES.values()} != {f"mediapipe=={MEDIAPIPE_VERSION}"}:
 DEFAULT_DEST = Path(__file__).resolve().parents[2] / "models"
 
 
-class FetchError(RuntimeError):
+class FetchError(EmotionEdgeError, RuntimeError):
     """A one-line, user-facing reason why the models could not be fetched."""
 
 
@@ -72,7 +73,7 @@ def check_loads(path: Path) -> None:
     try:
         litert.interpreter(path=path)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
-        raise FetchError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from exc
+        raise FetchError(f"{path}: LiteRT cannot load it ({one_line(exc)})") from exc
 
 
 def run_each(folder: Path, log=print) -> list[Path]:
@@ -92,7 +93,7 @@ def run_each(folder: Path, log=print) -> list[Path]:
             interp.invoke()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
             print("failed")
-            raise FetchError(f"{path}: LiteRT cannot run it ({str(exc).splitlines()[0]})") from exc
+            raise FetchError(f"{path}: LiteRT cannot run it ({one_line(exc)})") from exc
         print("ok", flush=True)
     return paths
 

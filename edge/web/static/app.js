@@ -5,11 +5,18 @@
 const $ = (id) => document.getElementById(id);
 const RECENT_S = 3600;
 const page = {labels: [], colours: {}, summaries: [], chart: null, day: null, frame: null, showVideo: true};
+const STRINGS = JSON.parse($("strings").textContent);   // this page's language (edge/web/strings.toml)
+const MAX_POINTS = 3600;
 
+function t(key, values = {}) {
+  const s = STRINGS[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in values ? values[name] : m));
+}
+const emotion = (lab) => STRINGS[`emotion.${lab}`] ?? lab;
+const output = (word) => STRINGS[`output.${word}`] ?? word;
 const css = (lab) => EmotionChart.css(page.colours[lab]);
 const pct = (p) => `${Math.round(p * 100)}%`;
-const faceWord = (n) => (n === 1 ? "face" : "faces");
-const clock = (t) => new Date(t * 1000).toLocaleTimeString();
+const clock = (t) => EmotionChart.clock(t, true);
 
 function el(tag, attrs = {}, text = "") {
   const e = document.createElement(tag);
@@ -38,19 +45,21 @@ function drawFrame(msg) {
   // grey box and no label.
   const unread = msg.unread || [];
   const crowd = msg.faces.length + unread.length > 8;
-  const px = crowd ? 12 : Math.max(14, Math.round(18 * s));
   ctx.lineWidth = crowd ? 2 : 3;
-  ctx.font = `${px}px system-ui, sans-serif`;
-  for (const f of msg.faces) {
+  const px = crowd ? 12 : Math.max(14, Math.round(18 * s));
+  ctx.font = `600 ${px}px system-ui, "Noto Sans CJK SC", sans-serif`;
+  ctx.textBaseline = "middle";
+  for (const f of msg.faces) {    // the label on a solid chip of its colour, dark text: readable on any picture
     const [x, y, w, h] = f.box;
-    ctx.strokeStyle = ctx.fillStyle = css(f.emotion);
+    ctx.strokeStyle = css(f.emotion);
     ctx.strokeRect(ox + x * s, oy + y * s, w * s, h * s);
-    const text = crowd ? f.emotion : `#${f.id} ${f.emotion} ${pct(f.score)}`;
-    const ty = Math.max(oy + px, oy + y * s - 4);
-    ctx.fillStyle = "rgba(0,0,0,.6)";
-    ctx.fillRect(ox + x * s, ty - px, ctx.measureText(text).width + 6, px + 4);
+    const text = crowd ? emotion(f.emotion) : `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`;
+    const cw = ctx.measureText(text).width + px * 0.6, ch = px * 1.4;
+    const cy = Math.max(oy, oy + y * s - ch);
     ctx.fillStyle = css(f.emotion);
-    ctx.fillText(text, ox + x * s + 3, ty);
+    ctx.fillRect(ox + x * s, cy, cw, ch);
+    ctx.fillStyle = "#111418";
+    ctx.fillText(text, ox + x * s + px * 0.3, cy + ch / 2);
   }
   ctx.lineWidth = 1;
   ctx.strokeStyle = "#aaa";
@@ -63,19 +72,18 @@ function drawFrame(msg) {
   list.dataset.t = msg.t;
   list.classList.toggle("crowd", crowd);
   list.replaceChildren(...msg.faces.map((f) => el("li", {"data-track": f.id, "data-emotion": f.emotion,
-    colour: css(f.emotion)}, `#${f.id} ${f.emotion} ${pct(f.score)}`)),
-    ...(unread.length ? [el("li", {class: "unread"}, `${unread.length} too small to read`)] : []));
+    colour: css(f.emotion)}, `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`)),
+    ...(unread.length ? [el("li", {class: "unread"}, t("page.unread", {n: unread.length}))] : []));
   roomNow(msg);
 }
 
 // --- the room now -------------------------------------------------------------------------
 function roomNow(msg) {
   const n = msg.faces.length;   // the shares: read faces only
-  const seen = n + (msg.unread || []).length;
-  $("face-count").textContent = seen;
-  $("face-word").textContent = faceWord(seen);
+  const seen = n + (msg.unread || []).length;   // the count: every face in view
+  $("face-count").textContent = t(seen === 1 ? "common.faces_one" : "common.faces_other", {n: seen});
   const dom = $("dominant");
-  dom.textContent = msg.dominant || "—";
+  dom.textContent = msg.dominant ? emotion(msg.dominant) : "—";
   dom.style.setProperty("--c", msg.dominant ? css(msg.dominant) : "");
   const share = page.labels.map((_, i) => (n ? msg.faces.reduce((a, f) => a + (f.scores[i] || 0), 0) / n : 0));
   $("shares").replaceChildren(...page.labels.map((lab, i) => {
@@ -84,7 +92,7 @@ function roomNow(msg) {
     const fill = el("div", {class: "fill"});
     fill.style.width = `${(share[i] * 100).toFixed(1)}%`;
     track.append(fill);
-    row.append(el("span", {}, lab), track, el("span", {class: "pct"}, pct(share[i])));
+    row.append(el("span", {}, emotion(lab)), track, el("span", {class: "pct"}, pct(share[i])));
     return row;
   }));
 }
@@ -93,10 +101,10 @@ function roomNow(msg) {
 function chartNow() {
   if (!page.chart) return;
   const rows = page.day ? page.day.summaries : page.summaries;
-  page.chart.draw(rows);
-  const what = page.day ? `${page.day.date}: ${rows.length} summaries from the log`
-                        : `last hour, live: ${rows.length} summaries`;
-  $("chart-note").textContent = rows.length ? what : `${what} (a summary is written every interval)`;
+  page.chart.draw(rows, page.day ? EmotionChart.dayWindow(page.day.date) : EmotionChart.lastWindow(rows, RECENT_S));
+  const what = page.day ? t("page.chart_day", {date: page.day.date, n: rows.length})
+                        : t("page.chart_live", {n: rows.length});
+  $("chart-note").textContent = rows.length ? what : `${what} ${t("page.chart_empty")}`;
   $("chart").dataset.points = rows.length;
 }
 
@@ -111,7 +119,14 @@ async function showDay(date) {
 
 function keepLastHour() {
   const newest = page.summaries.length ? EmotionChart.unix(page.summaries.at(-1).ts) : 0;
-  page.summaries = page.summaries.filter((s) => newest - EmotionChart.unix(s.ts) <= RECENT_S);
+  page.summaries = page.summaries.filter((s) => newest - EmotionChart.unix(s.ts) <= RECENT_S).slice(-MAX_POINTS);
+}
+
+function newChart() {
+  if (page.chart) page.chart.destroy();
+  page.chart = new EmotionChart($("chart"), page.labels, page.colours, {
+    names: Object.fromEntries(page.labels.map((lab) => [lab, emotion(lab)])), facesLabel: t("common.faces_seen")});
+  $("chart").replaceChildren();
 }
 
 // --- events from the monitor --------------------------------------------------------------------
@@ -122,8 +137,7 @@ function onRecord(rec) {
     if (!page.day) chartNow();
   } else if (rec.event === "model_changed") {
     page.labels = rec.labels;
-    page.chart = new EmotionChart($("chart"), page.labels, page.colours);
-    $("chart").replaceChildren();
+    newChart();
     chartNow();
     loadModels();
   }
@@ -132,21 +146,22 @@ function onRecord(rec) {
 function onHealth(h) {
   const src = h.source || {};
   const pill = $("source");
-  const state = src.live ? (src.state || "live") : (src.state === "live" || !src.state ? "playing" : src.state);
-  pill.textContent = `${src.live ? "camera" : "video file"}: ${src.name} · ${state}`;
-  pill.className = "pill" + (state === "down" || state === "reconnecting" ? " down" : "") + (/sample|demo/i.test(src.name || "") ? " demo" : "");
+  const raw = src.live ? (src.state || "live") : (src.state === "live" || !src.state ? "playing" : src.state);
+  const state = raw === "playing" ? t("page.playing") : (STRINGS[`state.${raw}`] ?? raw);
+  pill.textContent = `${src.live ? t("page.camera") : t("page.video_file")}: ${src.name} · ${state}`;
+  pill.className = "pill" + (raw === "down" || raw === "reconnecting" ? " down" : "") + (/sample|demo/i.test(src.name || "") ? " demo" : "");
   $("fps").textContent = `${h.fps} fps`;
   const rows = [
-    ["source", `${src.name} (${src.live ? "live" : "file"})`],
-    ["state", src.down_since ? `${state} since ${clock(src.down_since)}` : state],
-    ["frames per second", h.fps], ["uptime", `${Math.round(h.uptime_s)} s`], ["frames", h.frames],
-    ["bad frames", h.bad_frames], ["dropped frames", h.dropped_frames],
-    ["source failures", h.source_failures], ["events", h.events],
-    ["viewers", `${h.viewers} page(s), ${h.video_viewers} picture stream(s)`],
-    ["photos classified", `${h.photos} (${h.photos_refused} refused)`],
+    [t("page.k_source"), `${src.name} (${src.live ? t("state.live") : t("page.file")})`],
+    [t("page.k_state"), src.down_since ? t("page.since", {state, time: clock(src.down_since)}) : state],
+    [t("page.k_fps"), h.fps], [t("page.k_uptime"), `${Math.round(h.uptime_s)} s`], [t("page.k_frames"), h.frames],
+    [t("page.k_bad_frames"), h.bad_frames], [t("page.k_dropped"), h.dropped_frames],
+    [t("page.k_failures"), h.source_failures], [t("page.k_events"), h.events],
+    [t("page.k_viewers"), t("page.viewers", {pages: h.viewers, streams: h.video_viewers})],
+    [t("page.k_photos"), t("page.photos", {n: h.photos, refused: h.photos_refused})],
   ];
   for (const [name, out] of Object.entries(h.outputs || {})) {   // each output's own counters
-    rows.push([name, Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(" · ")]);
+    rows.push([output(name), Object.entries(out).map(([k, v]) => `${output(k)}: ${typeof v === "string" ? output(v) : v}`).join(" · ")]);
   }
   $("health-info").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {"data-key": k}, String(v))]));
 }
@@ -157,8 +172,7 @@ function onHello(msg) {
   page.showVideo = msg.show_video;
   page.summaries = msg.summaries || [];
   keepLastHour();
-  page.chart = new EmotionChart($("chart"), page.labels, page.colours);
-  $("chart").replaceChildren();
+  newChart();
   chartNow();
   $("privacy").hidden = msg.show_video;
   const video = $("video");
@@ -176,7 +190,7 @@ function connect() {
     else if (msg.type === "health") onHealth(msg);
     else if (msg.type === "hello") onHello(msg);
   };
-  es.onerror = () => { $("source").textContent = "the monitor is not answering (stopped?)"; $("source").className = "pill down"; };
+  es.onerror = () => { $("source").textContent = t("page.not_answering"); $("source").className = "pill down"; };
 }
 
 // --- a photo --------------------------------------------------------------------------------
@@ -190,18 +204,18 @@ async function classifyPhoto(file) {
   img.src = body.image;
   img.hidden = false;
   $("photo-faces").replaceChildren(...(body.faces.length ? body.faces.map((f) => f.emotion === null
-    ? el("li", {class: "unread"}, `too small to read at ${f.box.join(", ")}`)
+    ? el("li", {class: "unread"}, t("page.photo_unread", {box: f.box.join(", ")}))
     : el("li", {"data-emotion": f.emotion, colour: css(f.emotion)},
-      `${f.emotion} ${pct(f.scores[f.emotion])} at ${f.box.join(", ")}`)) : [el("li", {}, "no faces found")]));
+      t("page.photo_face", {emotion: emotion(f.emotion), score: pct(f.scores[f.emotion]), box: f.box.join(", ")}))) : [el("li", {}, t("page.photo_none"))]));
 }
 
 // --- the model --------------------------------------------------------------------------------
 function showModel(m) {
   if (!m) return;
   const val = m.val || {};
-  const rows = [["file", m.file], ["labels", (m.labels || []).join(", ")],
-    ["accuracy", val.int8_accuracy != null ? `${(val.int8_accuracy * 100).toFixed(1)}% on ${val.n} faces (${val.scored_against})` : "not stated"],
-    ["trained on", m.trained_on || "not stated"]];
+  const rows = [[t("page.k_file"), m.file], [t("page.k_labels"), (m.labels || []).map(emotion).join(", ")],
+    [t("page.k_accuracy"), val.int8_accuracy != null ? t("page.accuracy", {pct: `${(val.int8_accuracy * 100).toFixed(1)}%`, n: val.n, against: val.scored_against}) : t("page.not_stated")],
+    [t("page.k_trained_on"), m.trained_on || t("page.not_stated")]];
   $("model-info").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {"data-key": k}, v)]));
 }
 
@@ -210,7 +224,7 @@ async function loadModels() {
   const body = await r.json();
   showModel(body.current);
   $("model-select").replaceChildren(...body.models.map((m) => {
-    const o = el("option", {value: m.file}, m.file + (m.accuracy != null ? ` (${(m.accuracy * 100).toFixed(1)}%)` : "") + (m.in_use ? " · in use" : ""));
+    const o = el("option", {value: m.file}, m.file + (m.accuracy != null ? ` (${(m.accuracy * 100).toFixed(1)}%)` : "") + (m.in_use ? ` · ${t("page.model_in_use")}` : ""));
     if (m.in_use) o.selected = true;
     return o;
   }));
@@ -222,7 +236,7 @@ async function useModel() {
   const r = await fetch("/api/models", {method: "POST", headers: {"Content-Type": "application/json"},
     body: JSON.stringify({file})});
   const body = await r.json();
-  if (r.ok) $("model-ok").textContent = `switched to ${file}`;
+  if (r.ok) $("model-ok").textContent = t("page.model_switched", {file});
   else $("model-error").textContent = body.error;
   setTimeout(loadModels, 500);
 }
@@ -240,4 +254,5 @@ window.addEventListener("DOMContentLoaded", () => {
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files[0]) classifyPhoto(ev.dataTransfer.files[0]); });
   window.addEventListener("resize", () => { if (page.frame) drawFrame(page.frame); chartNow(); });
+  setInterval(() => { if (!page.day) chartNow(); }, 30000);   // the last hour moves on
 });
