@@ -58,7 +58,7 @@ class WebApp:
     def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
         self.cfg, self.hub, self.pipeline = cfg, hub, pipeline
         mon = pipeline.cfg
-        self.colours = dict(mon.gpio.colours)           # the LEDs' (the photo's boxes)
+        self.colours = dict(mon.gpio.colours)           # the LEDs'
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
         self.log = LogFiles(Path(mon.log.dir), mon.log.file)
         self.password = cfg.read_password()
@@ -169,7 +169,7 @@ class WebApp:
                 return error(f"the photo is larger than {self.cfg.max_upload_mb:g} MB", 413)
         try:
             result = await run_in_threadpool(self.photos.classify, bytes(body),
-                                             bgr_colours(self.colours))
+                                             bgr_colours(self.screen_colours))
         except PhotoError as exc:
             self.counters["photos_refused"] += 1
             return error(str(exc), 400)
