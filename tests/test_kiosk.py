@@ -413,3 +413,23 @@ def test_room_now_is_the_mean_of_the_faces():
     live = room_now(frame, 2, with_faces=True)
     assert live["faces"] == [{"box": [1, 2, 3, 4], "emotion": "sad", "score": 0.8},
                              {"box": [5, 6, 7, 8], "emotion": "happy", "score": 0.6}]
+
+
+def test_the_operators_page_speaks_chinese_too(quiet, browser, screens):
+    """The page's own words ([web] language = "zh-CN" on this monitor): headings, labels,
+    buttons, the health and model panels' names, the notes. What the page only relays
+    (file names, the model's sidecar, numbers and units) may stay as it is."""
+    _, url, _ = quiet
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    wait_js(page, "document.querySelectorAll('#health-info dt').length > 5 && "
+                  "document.querySelectorAll('#model-info dt').length > 0")
+    words = page.evaluate("""() => [document.title,
+        ...[...document.querySelectorAll('h1, h2, dt, button, label, .note, .notice, #face-count, #shares span:first-child, .u-legend th')]
+          .map((e) => e.firstChild && e.firstChild.nodeType === 3 ? e.firstChild.textContent : e.textContent),
+        ...[...document.querySelectorAll('[alt], [aria-label], [title]')].map((e) =>
+          e.getAttribute('alt') || e.getAttribute('aria-label') || e.getAttribute('title'))]""")
+    page.screenshot(path=str(screens / "operator-zh-CN.png"), full_page=True)
+    page.close()
+    english = sorted({w for text in words for w in re.findall(r"[A-Za-z]{2,}", text.replace(PRODUCT, ""))})
+    assert not english, english
