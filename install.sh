@@ -39,6 +39,11 @@ Installs the edge emotion monitor.
                   turns on [web] in the config, installs Chromium if missing, and starts
                   it in kiosk mode in the desktop session of the user running sudo
                   (Raspberry Pi OS Bookworm desktop, labwc or wayfire), at every login.
+  --web-tls       Serve the web page over HTTPS: makes a self-signed certificate for
+                  this Pi's names and addresses (/etc/emotion-edge/web.crt, its key
+                  web.key readable by the service only) unless there is one, and sets
+                  [web] tls_cert and tls_key. Browsers warn about a self-signed one
+                  once; replace the two files with your own to avoid that.
   --uninstall     Stop and remove the service, the venv, the models and the kiosk's
                   autostart entry. Keeps your config (/etc/emotion-edge) and event
                   logs (/var/log/emotion-edge).
@@ -420,6 +425,56 @@ v = d.get(sys.argv[2], {}).get(sys.argv[3], sys.argv[4])
 print(str(v).lower() if isinstance(v, bool) else v)' "$ETC/config.toml" "$1" "$2" "$3"
 }
 
+# config_set_web KEY VALUE: set a [web] key (a quoted string) in the installed config.
+config_set_web() {
+	local line="$1 = \"$2\""
+	if grep -q '^\[web\]' "$ETC/config.toml"; then
+		if grep -Eq "^#? *$1 *=" "$ETC/config.toml"; then
+			sed -i -E "/^\[web\]/,/^\[/{s|^#? *$1 *=.*$|$line|}" "$ETC/config.toml"
+		else
+			sed -i "/^\[web\]/a $line" "$ETC/config.toml"
+		fi
+	else
+		printf '\n[web]\n%s\n' "$line" >>"$ETC/config.toml"
+	fi
+}
+
+# make_tls_pair CERT KEY: a self-signed certificate (10 years) for this host's names and
+# addresses; the key is made 0640 root:emotion-edge before a byte is written to it.
+make_tls_pair() {
+	local cert=$1 key=$2 name san addr
+	command -v openssl >/dev/null 2>&1 || die "--web-tls needs openssl: sudo apt-get install openssl"
+	name=$(hostname 2>/dev/null || echo raspberrypi)
+	san="DNS:$name,DNS:$name.local,DNS:localhost,IP:127.0.0.1,IP:::1"
+	for addr in $(hostname -I 2>/dev/null || true); do san="$san,IP:$addr"; done
+	install -m 0640 /dev/null "$key"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+		-subj "/CN=$name" -addext "subjectAltName=$san" -keyout "$key" -out "$cert" 2>/dev/null ||
+		die "openssl could not make a certificate in $ETC"
+	chmod 0644 "$cert"
+	run chown "root:$APP" "$key"
+}
+
+# --web-tls (before the service starts): HTTPS for the page.
+step_web_tls() {
+	local cert="$ETC/web.crt" key="$ETC/web.key"
+	if [[ -s $cert && -s $key ]]; then
+		step "web tls" "kept your $cert and $key"
+	else
+		make_tls_pair "$cert" "$key"
+		step "web tls" "made a self-signed certificate: $cert (key: $key)"
+	fi
+	if [[ $(config_get web tls_cert "") == "${cert#"$ROOT"}" && $(config_get web tls_key "") == "${key#"$ROOT"}" ]]; then
+		return
+	fi
+	config_set_web tls_cert "${cert#"$ROOT"}"
+	config_set_web tls_key "${key#"$ROOT"}"
+	[[ $(config_get web tls_cert "") == "${cert#"$ROOT"}" ]] ||
+		die "could not set [web] tls_cert in $ETC/config.toml: set tls_cert and tls_key yourself"
+	step "web tls" "set [web] tls_cert and tls_key in $ETC/config.toml"
+	CHANGED=1
+}
+
 # --kiosk, part 1 (before the service starts): the page must be on.
 step_kiosk_config() {
 	if [[ $(config_get web enabled false) == true ]]; then
@@ -602,12 +657,15 @@ system_install() {
 	step_models
 	step_config
 	if ((KIOSK)); then step_kiosk_config; fi
+	if ((WEB_TLS)); then step_web_tls; fi
 	step_network
 	step_unit
 	step_service
 	if ((KIOSK)); then step_kiosk; fi
 	if [[ $(config_get web enabled false) == true ]]; then
-		say "Web page:              http://127.0.0.1:$(config_get web port 8080)/ (on this Pi)"
+		local scheme=http
+		[[ -n $(config_get web tls_cert "") ]] && scheme=https
+		say "Web page:              $scheme://127.0.0.1:$(config_get web port 8080)/ (on this Pi)"
 	fi
 	say "Done. Follow it with:  journalctl -u $APP -f"
 	say "Events:                $APP tail /var/log/$APP/events.jsonl"
@@ -696,7 +754,7 @@ local_install() {
 	verify_models "$venv/bin/python" "$SRC/models"
 	((DEV)) && dev_tools
 	say "Done. Try:  .venv/bin/emotion-edge run"
-	((DEV)) && say "Tests:     .venv/bin/python -m pytest"
+	((DEV)) && say "Tests:     .venv/bin/python -m pytest -n auto   (fast subset: -m 'not slow')"
 	return 0
 }
 
@@ -736,13 +794,14 @@ local_uninstall() {
 # --- main --------------------------------------------------------------------------------
 
 main() {
-	LOCAL=0 DEV=0 START=1 UNINSTALL=0 PURGE=0 KIOSK=0 ROOT=""
+	LOCAL=0 DEV=0 START=1 UNINSTALL=0 PURGE=0 KIOSK=0 WEB_TLS=0 ROOT=""
 	while (($#)); do
 		case $1 in
 		--local) LOCAL=1 ;;
 		--dev) DEV=1 ;;
 		--no-start) START=0 ;;
 		--kiosk) KIOSK=1 ;;
+		--web-tls) WEB_TLS=1 ;;
 		--uninstall) UNINSTALL=1 ;;
 		--purge) PURGE=1 ;;
 		--root)
@@ -761,6 +820,9 @@ main() {
 	done
 	if ((DEV && !LOCAL)); then die "--dev goes with --local (the Pi never needs TensorFlow)"; fi
 	if ((PURGE && !UNINSTALL)); then die "--purge goes with --uninstall"; fi
+	if ((WEB_TLS && (LOCAL || UNINSTALL))); then die "--web-tls is for the Pi install (sudo ./install.sh --web-tls)"; fi
+	# The kiosk's own Chromium opens http://127.0.0.1 and would meet a self-signed certificate.
+	if ((WEB_TLS && KIOSK)); then die "--web-tls and --kiosk do not go together yet: the kiosk's browser on the Pi opens the page over plain HTTP"; fi
 	if ((KIOSK && (LOCAL || UNINSTALL))); then die "--kiosk is for the Pi install (sudo ./install.sh --kiosk); --uninstall removes it"; fi
 	if [[ -n $ROOT ]]; then
 		((LOCAL)) && die "--root is for the system install, not --local"

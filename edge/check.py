@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
+from .errors import one_line
 
 
 def _model(cfg: Config) -> str:
@@ -96,7 +97,8 @@ def hidden_from_service(uri: str) -> str | None:
 
 def _camera(cfg: Config) -> str:
     from .sources import create_source
-    from .sources.base import display, frame_problem
+    from .errors import display
+    from .sources.base import frame_problem
     hidden = hidden_from_service(str(cfg.source.uri))
     if hidden:
         raise RuntimeError(hidden)
@@ -127,6 +129,6 @@ def run_checks(cfg: Config, camera: bool = True, out=print) -> int:
             out(f"ok    {name:9s} {check(cfg)}")
         except Exception as exc:  # every failure becomes one readable line
             failed += 1
-            out(f"FAIL  {name:9s} {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            out(f"FAIL  {name:9s} {one_line(exc)}")
     out("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0

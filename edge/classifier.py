@@ -17,12 +17,13 @@ import cv2
 import numpy as np
 
 from . import litert
+from .errors import EmotionEdgeError, display
 from .events import Box
 from .paths import file_problem, models_dir
-from .sources.base import display
+from .settings import check
 
 
-class ModelError(RuntimeError):
+class ModelError(EmotionEdgeError, RuntimeError):
     """A model file that cannot be used; the message says which file and why."""
 
 
@@ -292,16 +293,15 @@ class ClassifierConfig:
         "doc": "the int8 .tflite emotion model (its .json sidecar beside it); empty: "
                "emotion_int8.tflite in $EMOTION_EDGE_MODELS or the repo's models/"})
     margin: float = field(default=0.1, metadata={
-        "doc": "extra border around each detected face, as a fraction of its size"})
+        "doc": "extra border around each detected face, as a fraction of its size",
+        "range": "0..1"})
     flip_average: bool = field(default=False, metadata={
         "doc": "also classify the mirrored face and average (about 2x the cost, a little steadier)"})
-    threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier"})
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier",
+        "range": "1..64"})
 
     def __post_init__(self):
-        if not 0.0 <= self.margin <= 1.0:
-            raise ValueError(f"margin: {self.margin} is outside 0..1")
-        if not 1 <= self.threads <= 64:
-            raise ValueError(f"threads: {self.threads} is outside 1..64")
+        check(self)   # the ranges and choices in the fields' metadata
 
     def model_path(self) -> Path:
         return Path(self.model) if self.model else models_dir() / "emotion_int8.tflite"

@@ -10,24 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .classifier import ModelError
-from .config import ConfigError, default_config_path, load, reference
-from .detectors.errors import DetectorModelError
+from .config import ConfigError, config_value, default_config_path, load, reference
+from .errors import EmotionEdgeError, describe, display, one_line
 from .sinks.base import SinkError
-from .sinks.gpio import GpioUnavailable
-from .sources import SourceError
-from .sources.base import display
-from .tail import LogError
 
 
-class UsageError(RuntimeError):
+class UsageError(EmotionEdgeError, RuntimeError):
     """A command used in a way that cannot work (an output that would overwrite an input,
     a folder that cannot be written); one line for the user."""
-
-
-# What the user must fix: one line, exit 2. Anything else is a bug: exit 1.
-USER_ERRORS = (ConfigError, ModelError, DetectorModelError, SourceError, GpioUnavailable,
-               SinkError, LogError, UsageError)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -108,6 +98,7 @@ def cmd_classify(args) -> int:
     from .classifier import FaceClassifier
     from .detectors import create_detector
     from .photo import annotate, classify_image
+    from .sources import SourceError
     from .sources.images import image_files, read_image
 
     cfg = _config(args)
@@ -167,8 +158,10 @@ class AnnotateDir:
     def write(self, src: Path, image) -> None:
         import cv2
 
+        from .sources.base import IMAGE_SUFFIXES
+
         stem, ext = src.stem, src.suffix.lower()
-        if ext not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        if ext not in IMAGE_SUFFIXES:
             ext = ".png"
         name, n = f"{stem}{ext}", 1
         while name in self._used:          # two inputs of one name, from two folders
@@ -218,6 +211,11 @@ def cmd_config(args) -> int:
         except SinkError as exc:
             raise ConfigError(str(exc)) from None
         print(f"{display(str(args.validate))}: ok")
+        return 0
+    if args.get:
+        cfg = load(args.config or default_config_path())
+        for key in args.get:
+            print(config_value(cfg, key))
         return 0
     print(reference())
     return 0
@@ -308,6 +306,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p = subs["config"] = sub.add_parser("config", help="print the config reference, or "
                                                        "validate a file")
     p.add_argument("--validate", type=Path, metavar="FILE")
+    p.add_argument("--get", nargs="+", metavar="SECTION.KEY",
+                   help="print each key's value, one a line, as the program reads it (the "
+                        "file's, else the default; true/false for switches), e.g. web.bind")
+    p.add_argument("--config", type=Path, help="the config file for --get (default: "
+                   "$CONFIGURATION_DIRECTORY/config.toml if present, else built-in defaults)")
     p.set_defaults(func=cmd_config)
 
     p = subs["tail"] = sub.add_parser("tail", help="follow the event log as readable lines",
@@ -353,26 +356,20 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
-    except USER_ERRORS as exc:
-        print(f"emotion-edge {args.cmd}: {_one_line(exc)}", file=sys.stderr)
+    except EmotionEdgeError as exc:   # what the user must fix: one line, exit 2
+        print(f"emotion-edge {args.cmd}: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
     except OSError as exc:      # a file the command needed: say which, and why
-        where = f"{display(str(exc.filename))}: " if exc.filename else ""
-        print(f"emotion-edge {args.cmd}: {where}{exc.strerror or _one_line(exc)}",
-              file=sys.stderr)
+        print(f"emotion-edge {args.cmd}: {describe(exc)}", file=sys.stderr)
         return 2
-    except Exception as exc:
+    except Exception as exc:          # anything else is a bug: exit 1
         if args.debug:
             raise
         print(f"emotion-edge {args.cmd}: internal error ({type(exc).__name__}: "
-              f"{_one_line(exc)}); this is a bug: run again with --debug for the traceback",
+              f"{one_line(exc)}); this is a bug: run again with --debug for the traceback",
               file=sys.stderr)
         return 1
-
-
-def _one_line(exc: BaseException) -> str:
-    return display((str(exc).strip().splitlines() or [type(exc).__name__])[0])

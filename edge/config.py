@@ -20,17 +20,15 @@ from typing import Any
 
 from .classifier import ClassifierConfig
 from .detectors import DetectorConfig
+from .errors import EmotionEdgeError, display
 from .micro import MicroConfig
-from .sinks.console import ConsoleConfig
-from .sinks.gpio import GpioConfig
-from .sinks.jsonlog import JsonLogConfig
-from .sinks.mqtt import MqttConfig
+from .settings import check
+from .sinks import SECTIONS as SINK_SECTIONS, config_class
 from .sources import SourceConfig
 from .tracker import TrackerConfig, upgrade_legacy_keys
-from .web.config import WebConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(EmotionEdgeError, ValueError):
     """A configuration problem, phrased for the person editing the file: always one line
     (a key or file name with a newline or other control character in it is escaped)."""
 
@@ -42,38 +40,38 @@ class ConfigError(ValueError):
 class MonitorConfig:
     """Section ``[monitor]``: the pipeline as a whole."""
     summary_interval: float = field(default=60.0, metadata={
-        "doc": "seconds between summary lines in the log (faces seen, emotion shares)"})
-    max_frames: int = field(default=0, metadata={"doc": "stop after this many frames (0: never)"})
+        "doc": "seconds between summary lines in the log (faces seen, emotion shares)",
+        "range": "> 0", "unit": "seconds"})
+    max_frames: int = field(default=0, metadata={"doc": "stop after this many frames (0: never)",
+        "range": ">= 0"})
     save_faces: bool = field(default=False, metadata={
         "doc": "store face crops as images (off by default: privacy; nothing leaves the device)"})
     faces_dir: str = field(default="", metadata={
         "doc": "where face crops go when save_faces is on (default: <log dir>/faces)"})
 
     def __post_init__(self):
-        if self.summary_interval <= 0:
-            raise ValueError("summary_interval: must be more than 0 seconds")
-        if self.max_frames < 0:
-            raise ValueError("max_frames: must be 0 (no limit) or more")
+        check(self)   # the ranges and choices in the fields' metadata
 
 
-@dataclass
-class Config:
-    source: SourceConfig = field(default_factory=SourceConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    monitor: MonitorConfig = field(default_factory=MonitorConfig)
-    log: JsonLogConfig = field(default_factory=JsonLogConfig)
-    gpio: GpioConfig = field(default_factory=GpioConfig)
-    console: ConsoleConfig = field(default_factory=ConsoleConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    micro: MicroConfig = field(default_factory=MicroConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
+# The registry: every [section] of the config file, each with the config class that lives
+# beside its stage, in the order of the reference (edge/default.toml). The outputs come from
+# the sinks' own registry (edge/sinks/__init__.py SECTIONS): a new output is one line there.
+STAGES: dict[str, type] = {
+    "source": SourceConfig,
+    "detector": DetectorConfig,
+    "classifier": ClassifierConfig,
+    "tracker": TrackerConfig,
+    "monitor": MonitorConfig,
+    "micro": MicroConfig,
+}
+SECTIONS: dict[str, type] = {**STAGES, **{name: config_class(name) for name in SINK_SECTIONS}}
 
-
-SECTIONS: dict[str, type] = {f.name: f.type if isinstance(f.type, type) else
-                             typing.get_type_hints(Config)[f.name]
-                             for f in dataclasses.fields(Config)}
+# The whole configuration: one attribute per section (``cfg.tracker.iou``), made from the
+# registry so that no list of sections is kept by hand a second time.
+Config = dataclasses.make_dataclass(
+    "Config", [(name, cls, field(default_factory=cls)) for name, cls in SECTIONS.items()])
+Config.__module__ = __name__
+Config.__doc__ = "The validated configuration: one attribute per [section] of SECTIONS."
 
 
 def default_config_path() -> Path | None:
@@ -93,7 +91,7 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
         raw["log"] = {"dir": os.environ["LOGS_DIRECTORY"].split(":")[0]}
     if path is not None:
         path = Path(path)
-        where = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        where = display(path)
         for section, values in _read_toml(path, where).items():
             if isinstance(values, dict) and isinstance(raw.get(section), dict):
                 raw[section].update(values)
@@ -246,6 +244,21 @@ def reference() -> str:
                          else f"# {f.name} = (unset)")
         lines.append("")
     return "\n".join(lines)
+
+
+def config_value(cfg: Config, key: str) -> str:
+    """``section.key``'s value in ``cfg`` as one line for a shell (``emotion-edge config
+    --get``): switches as true/false, unset as an empty line, lists and tables as TOML."""
+    section, _, name = key.partition(".")
+    if section not in SECTIONS:
+        raise ConfigError(f"--get {key}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if name not in names:
+        raise ConfigError(f"--get {key}: unknown key; known: {', '.join(sorted(names))}")
+    value = getattr(getattr(cfg, section), name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else _toml(value)
 
 
 def _toml(v: Any) -> str:

@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import EmotionEdgeError
+
 CHATTER = (b"INFO: Created TensorFlow Lite XNNPACK delegate",)
 # The models here are under 2 MB; a file far larger is not one of them, and LiteRT would
 # hold all of it in memory (a 400 MB file in the models folder was loaded and kept).
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 
 
-class ModelTooLarge(ValueError):
+class ModelTooLarge(EmotionEdgeError, ValueError):
     """A model file larger than MAX_MODEL_BYTES; refused before a byte of it is read."""
 
 

@@ -15,10 +15,12 @@ import os
 import stat
 import unicodedata
 
+from .errors import EmotionEdgeError
+
 MAX_BYTES = 4096
 
 
-class PasswordFileError(ValueError):
+class PasswordFileError(EmotionEdgeError, ValueError):
     """A password file that yields no usable password; one line naming the file."""
 
 

@@ -27,3 +27,13 @@ def file_problem(path: str | os.PathLike) -> str | None:
     if not os.access(path, os.R_OK):
         return "cannot read it (permission denied)"
     return None
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a folder's entries (a file made, renamed or removed in it) survive a power cut;
+    an ``OSError`` if the folder cannot be opened or synced (the caller says what it costs)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,9 +1,11 @@
 """The frame loop: source -> detector -> classifier -> tracker -> sinks.
 
-One ``Monitor`` owns the stages and runs them in order on each frame. Stages can be passed
-in (tests put a flaky source in front of a real video); otherwise they are built from the
-configuration. Stopping (SIGTERM, SIGINT, ``max_frames``, end of a file) always flushes the
-log and ends every track with a ``face_left`` and a last summary.
+``Monitor`` only loops: it takes a frame from the source, has ``analysis.Analyzer`` turn
+it into a ``FrameResult`` and hands that to the sinks. The stages are built from the config
+by ``stages.build`` (or passed in: tests put a flaky source in front of a real video).
+Sinks see the monitor through ``MonitorHandle``: facts and requests, never its config.
+Stopping (SIGTERM, SIGINT, ``max_frames``, end of a file) always flushes the log and ends
+every track with a ``face_left`` and a last summary.
 
 The source's state is data: an outage is a ``source_down`` / ``source_up`` pair in the log;
 while it lasts, summaries keep their interval (no face-time, ``no_video_s``) and tracks end
@@ -11,32 +13,25 @@ once the source has been gone longer than the tracker's own limit (``max_missed_
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import cv2
-import numpy as np
+from typing import Any
 
 from . import __version__
+from .analysis import STAGES, Analyzer, dominant  # noqa: F401 (dominant: re-exported)
+from .catalogue import ModelCatalogue
 from .classifier import FaceClassifier
 from .config import Config
-from .detectors import create_detector
 from .detectors.base import FaceDetector
-from .events import Event, FrameResult, TrackedFace
-from .sinks import SECTIONS as SINK_SECTIONS, make_sink
-from .sinks.faces import FaceCropSink
+from .events import Event
 from .sinks.base import Sink
-from .sources import NO_FRAME, CaptureThread, FrameSource, ResilientSource, create_source
-from .summary import Summary
-from .tracker import Tracker
+from .sources import NO_FRAME, CaptureThread, FrameSource, ResilientSource
+from .stages import build, build_sinks  # noqa: F401 (build_sinks: re-exported)
 
 log = logging.getLogger(__name__)
-
-STAGES = ("capture", "detect", "classify", "track", "sinks")
 
 
 class NullNotifier:
@@ -62,15 +57,39 @@ class RunStats:
         return self.frames / self.elapsed_s if self.elapsed_s else 0.0
 
 
-def build_sinks(cfg: Config) -> list[Sink]:
-    """Every output the config turns on, each a sink: the sink sections' ``enabled`` flags,
-    and ``[monitor] save_faces`` for face crops."""
-    sinks = [make_sink(section, getattr(cfg, section)) for section in SINK_SECTIONS
-             if getattr(cfg, section).enabled]
-    if cfg.monitor.save_faces:
-        sinks.append(FaceCropSink(cfg.monitor.faces_dir or Path(cfg.log.dir) / "faces",
-                                  cfg.classifier.margin))
-    return sinks
+class MonitorHandle:
+    """What a running monitor offers its sinks (``sinks.base.Pipeline``): read-only facts,
+    plus a model switch the frame loop carries out between frames."""
+
+    def __init__(self, monitor: "Monitor"):
+        self._monitor = monitor
+        cfg = monitor.cfg
+        self.colours: dict[str, str] = dict(cfg.gpio.colours)
+        self.log_path = Path(cfg.log.dir) / cfg.log.file
+        self.catalogue: ModelCatalogue = monitor.stages.catalogue
+        self._detector_cfg = cfg.detector
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._monitor.labels
+
+    @property
+    def model_path(self) -> Path:
+        return self._monitor.model_path
+
+    def model_info(self) -> dict[str, Any]:
+        return self._monitor.model_info()
+
+    def health(self) -> dict[str, Any]:
+        return self._monitor.health()
+
+    def switch_model(self, path: Path) -> None:
+        self._monitor.switch_model(path)
+
+    def new_detector(self) -> FaceDetector:
+        """A detector like the frame loop's, for work outside it (the page's photos)."""
+        from .detectors import create_detector
+        return create_detector(self._detector_cfg)
 
 
 class Monitor:
@@ -78,23 +97,16 @@ class Monitor:
                  detector: FaceDetector | None = None, classifier: FaceClassifier | None = None,
                  sinks: list[Sink] | None = None, notifier=None, profile: bool = False):
         self.cfg = cfg
-        # Model and detector first: a bad model must fail before a camera is opened.
-        self.classifier = classifier or FaceClassifier(cfg.classifier)
-        self.detector = detector or create_detector(cfg.detector)
-        self._micro_model = None
-        if cfg.micro.enabled:
-            from .micro.model import FlowModel
-            self._micro_model = FlowModel(cfg.micro.model_path(), threads=cfg.micro.threads)
-        # Never the sample clip here: only the CLI may choose it, for a person at a terminal.
-        self.source = ResilientSource(source or create_source(cfg.source, demo=False))
+        self.stages = build(cfg, source=source, detector=detector, classifier=classifier,
+                            sinks=sinks)
+        self.detector = self.stages.detector
+        self.source = ResilientSource(self.stages.source)
         self.capture: CaptureThread | None = None   # started by run() when read_ahead > 0
-        self.labels = self.classifier.labels
-        self.tracker = Tracker(cfg.tracker, self.labels)
-        self.summary = Summary(self.labels, cfg.monitor.summary_interval)
-        self.sinks = sinks if sinks is not None else build_sinks(cfg)
+        self.analyzer = Analyzer(self.detector, self.stages.classifier, cfg.tracker,
+                                 cfg.monitor.summary_interval)
+        self.sinks = self.stages.sinks
         self.notifier = notifier or NullNotifier()
         self.profile = profile
-        self.micro = None
         self.stats = RunStats()
         self._stop_reason: str | None = None
         self._last_time: float | None = None
@@ -102,6 +114,23 @@ class Monitor:
         self._fps = RateMeter()
         self._ready = False                  # READY=1 sent
         self.capture_stuck = False           # the capture thread would not stop
+
+    # The stages' current parts (the classifier changes with a model switch).
+    @property
+    def classifier(self) -> FaceClassifier:
+        return self.analyzer.classifier
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.analyzer.labels
+
+    @property
+    def tracker(self):
+        return self.analyzer.tracker
+
+    @property
+    def summary(self):
+        return self.analyzer.summary
 
     # --- control (safe to call from signal handlers) -------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -120,7 +149,7 @@ class Monitor:
     def stop_reason(self) -> str | None:
         return self._stop_reason
 
-    # --- what sinks may ask of a running monitor (sinks.base.Pipeline) --------------------
+    # --- what sinks may ask of a running monitor (through MonitorHandle) ----------------
     @property
     def model_path(self) -> Path:
         return self.classifier.model.path
@@ -145,30 +174,25 @@ class Monitor:
     def switch_model(self, path: Path) -> None:
         """Load ``path`` here (the caller's thread; a bad model raises ``ModelError`` and
         nothing changes) and hand it to the frame loop, which swaps at its next frame."""
-        cfg = dataclasses.replace(self.cfg.classifier, model=str(path))
-        self._next_classifier = FaceClassifier(cfg)
+        self._next_classifier = self.stages.catalogue.classifier(path)
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> RunStats:
         st = self.stats
         st.started = time.monotonic()
         self.source.open()        # a misconfigured source fails here; one not up yet waits
-        src = self.source.source
         frames = self.source
-        detect_every = self.cfg.tracker.detect_every
         max_frames = self.cfg.monitor.max_frames
-        gray: np.ndarray | None = None
         clock = time.perf_counter
         try:   # from here on every exit goes through _shutdown (threads stopped, log flushed)
             if self.cfg.source.read_ahead:
                 frames = self.capture = CaptureThread(self.source, self.cfg.source.read_ahead)
                 self.capture.start()
-            if self._micro_model is not None:
-                from .micro import MicroStage
-                self.micro = MicroStage(self.cfg.micro, fps=src.fps or self.cfg.source.fps,
-                                        model=self._micro_model)
+            self.analyzer.face_stages = self.stages.start_face_stages(
+                self.cfg, self.source.source.fps)
+            handle = MonitorHandle(self)
             for s in self.sinks:
-                s.start(self)
+                s.start(handle)
             self._emit([Event("started", time.time(), extra={
                 "version": __version__, "source": self.source.name,
                 "detector": self.detector.name, "model": self.classifier.model.path.name,
@@ -185,46 +209,12 @@ class Monitor:
                     self._while_down()
                     continue
                 t1 = clock()
-                image, now = frame.image, frame.time
-                self._last_time = now
-                detecting = frame.index % detect_every == 0
-                if detecting or self.micro is not None:  # the consumers of the gray frame
-                    if gray is None or gray.shape != image.shape[:2]:
-                        gray = np.empty(image.shape[:2], np.uint8)
-                    cv2.cvtColor(image, cv2.COLOR_BGR2GRAY, dst=gray)
-                events: list[Event] = self._source_events() if self.source.has_events else []
-                if detecting:
-                    found, weak = self.detector.detect_tiers(image)
-                    t2 = clock()
-                    events += self.tracker.update([d.box for d in found], now,
-                                                  [d.box for d in weak])
-                    visible = self.tracker.visible()
-                    t3 = clock()
-                    probs = self.classifier.classify(gray, [t.int_box() for t in visible])
-                    t4 = clock()
-                    events += self.tracker.observe(visible, probs, now)
-                else:
-                    # Between detector runs the boxes are guesses: classify only fresh
-                    # detections, and let tracks carry their emotion until the next run.
-                    t2 = clock()
-                    self.tracker.predict(now)
-                    t3 = t4 = clock()
-                faces = self.tracker.faces([t for t in self.tracker.tracks if t.announced])
-                if self.micro is not None:
-                    events += self.micro.update(gray, faces, now)
-                    for e in events:
-                        if e.kind == "face_left":
-                            self.micro.forget(e.track_id)
+                self._last_time = frame.time
+                result = self.analyzer.step(
+                    frame, self._source_events() if self.source.has_events else [])
                 t5 = clock()
-                summary = self.summary.add(now, faces)
-                if summary is not None:
-                    events.append(summary)
-                view = image.view()
-                view.flags.writeable = False      # sinks look; they copy what they keep
-                result = FrameResult(frame.index, now, faces, dominant(faces, self.labels),
-                                     events, view)
-                if events:
-                    self._emit(events)
+                if result.events:
+                    self._emit(result.events)
                 for s in self.sinks:
                     s.update(result)
                 t6 = clock()
@@ -238,12 +228,13 @@ class Monitor:
                         self.notifier.ready()
                 self.notifier.watchdog()
                 if self.profile:
-                    for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t4 - t3, (t3 - t2) + (t5 - t4),
-                                                 t6 - t5)):
+                    tm = self.analyzer.timings
+                    for name, dt in zip(STAGES, (t1 - t0, tm["detect"], tm["classify"],
+                                                 tm["track"], t6 - t5)):
                         st.stage_s[name].append(dt)
                 if st.frames % 30 == 0:
                     self.notifier.status(f"{st.frames / (time.monotonic() - st.started):.1f} fps, "
-                                         f"{len(faces)} face(s)")
+                                         f"{len(result.faces)} face(s)")
                 if max_frames and st.frames >= max_frames:
                     self.stop("max_frames reached")
         finally:
@@ -261,17 +252,10 @@ class Monitor:
         events = self.source.take_events()
         for e in events:
             if e.kind == "source_up":
-                self.summary.idle(e.time)
+                events += self.analyzer.idle(e.time)
                 if e.extra["gap_s"] > self._outage_limit_s():
-                    events += self._end_tracks(e.time)
+                    events += self.analyzer.end_tracks(e.time)
         return events
-
-    def _end_tracks(self, now: float) -> list[Event]:
-        left = self.tracker.close(now)
-        if self.micro is not None:
-            for e in left:
-                self.micro.forget(e.track_id)
-        return left
 
     def _while_down(self) -> None:
         """No frame: the source is down. Time still passes for summaries and tracks."""
@@ -280,10 +264,8 @@ class Monitor:
         down_since = self.source.down_since
         if self.tracker.tracks and down_since is not None \
                 and now - down_since > self._outage_limit_s():
-            events += self._end_tracks(now)
-        summary = self.summary.idle(now)
-        if summary is not None:
-            events.append(summary)
+            events += self.analyzer.end_tracks(now)
+        events += self.analyzer.idle(now)
         if events:
             self._emit(events)
         if not self._ready:
@@ -314,11 +296,8 @@ class Monitor:
         now = time.time() if live else self._last_time
         events = self._source_events()
         if self.source.state != "live":
-            self.summary.idle(now)
-        events += self.tracker.close(now)
-        last = self.summary.flush(now)
-        if last is not None:
-            events.append(last)
+            events += self.analyzer.idle(now)
+        events += self.analyzer.finish(now)
         src = self.source
         events.append(Event("stopped", now, extra={
             "reason": self._stop_reason or "error", "frames": st.frames,
@@ -338,26 +317,12 @@ class Monitor:
             self.detector.close()
 
     def _use_classifier(self) -> None:
-        """Swap in the model ``switch_model`` loaded. New labels mean new tracks: the old
-        ones end (``face_left``) and the summary so far is written under the old labels."""
+        """Swap in the model ``switch_model`` loaded (between frames)."""
         new, self._next_classifier = self._next_classifier, None
         now = time.time() if self.source.source.live or self._last_time is None \
             else self._last_time
-        events: list[Event] = []
-        if new.labels != self.labels:
-            events += self.tracker.close(now)
-            last = self.summary.flush(now)
-            if last is not None:
-                events.append(last)
-            self.tracker = Tracker(self.cfg.tracker, new.labels)
-            self.summary = Summary(new.labels, self.cfg.monitor.summary_interval)
-        old, self.classifier, self.labels = self.classifier, new, new.labels
-        self.cfg.classifier = new.cfg
-        events.append(Event("model_changed", now, extra={
-            "model": new.model.path.name, "previous": old.model.path.name,
-            "labels": list(new.labels)}))
+        self._emit(self.analyzer.use_classifier(new, now))
         log.info("model switched to %s", new.model.path)
-        self._emit(events)
 
 
 class RateMeter:
@@ -378,12 +343,3 @@ class RateMeter:
             return 0.0
         span = ticks[-1] - ticks[0]
         return (len(ticks) - 1) / span if span > 0 else 0.0
-
-
-def dominant(faces: list[TrackedFace], labels: tuple[str, ...]) -> str | None:
-    """The room's emotion now: the label with the largest summed smoothed probability."""
-    if not faces:
-        return None
-    if len(faces) == 1:
-        return faces[0].emotion
-    return labels[int(np.sum([f.scores for f in faces], axis=0).argmax())]

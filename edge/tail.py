@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from .errors import EmotionEdgeError, describe, display
 from .sinks.console import count_faces, format_record
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _open_file(path: Path) -> _Open | None:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise LogError(f"{_display(path)}: not a regular file")
+        raise LogError(f"{display(path)}: not a regular file")
     return _Open(fd, (st.st_dev, st.st_ino))
 
 
@@ -365,7 +366,7 @@ def default_logfile() -> Path:
     return DEFAULT_LOGS[-1]
 
 
-class LogError(RuntimeError):
+class LogError(EmotionEdgeError, RuntimeError):
     """A log that cannot be followed (a folder, unreadable); one line for the user."""
 
 
@@ -398,19 +399,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         return run(args, out, err)
     except (LogError, OSError) as exc:
-        print(f"emotion-edge tail: {log_error(exc)}", file=err or sys.stderr)
+        print(f"emotion-edge tail: {describe(exc)}", file=err or sys.stderr)
         return 2
-
-
-def log_error(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f"{_display(exc.filename)}: " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    return str(exc)
-
-
-def _display(p: Any) -> str:
-    return str(p).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def check_logfile(path: Path) -> None:
@@ -420,12 +410,12 @@ def check_logfile(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        raise LogError(f"{_display(path)} is a folder; name the log file in it "
-                       f"(e.g. {_display(path / 'events.jsonl')})")
+        raise LogError(f"{display(path)} is a folder; name the log file in it "
+                       f"(e.g. {display(path / 'events.jsonl')})")
     if not stat.S_ISREG(st.st_mode):
-        raise LogError(f"{_display(path)}: not a regular file")
+        raise LogError(f"{display(path)}: not a regular file")
     if not os.access(path, os.R_OK):
-        raise LogError(f"{_display(path)}: cannot read it (permission denied; the service's "
+        raise LogError(f"{display(path)}: cannot read it (permission denied; the service's "
                        f"log is readable by root and the emotion-edge group)")
 
 
@@ -450,7 +440,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         print(summary.line(), file=info, flush=True)
 
     if not path.exists():
-        print(f"waiting for {_display(path)} to appear ...", file=err, flush=True)
+        print(f"waiting for {display(path)} to appear ...", file=err, flush=True)
     try:
         for line in follow(path, from_start=args.from_start, poll=args.poll,
                            stop_at_eof=args.until_eof, max_lines=args.max_lines,

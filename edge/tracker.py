@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .events import Box, Event, TrackedFace
+from .settings import check
 
 log = logging.getLogger(__name__)
 
@@ -31,38 +32,34 @@ LEGACY_FRAME_KEYS = {"max_missed": "max_missed_s", "min_hits": "min_seen_s"}
 class TrackerConfig:
     """Section ``[tracker]``."""
     iou: float = field(default=0.3, metadata={
-        "doc": "minimum overlap (IoU) for a detection to continue a track"})
+        "doc": "minimum overlap (IoU) for a detection to continue a track",
+        "range": "(0, 1)"})
     max_missed_s: float = field(default=0.5, metadata={
         "doc": "seconds (of the source's own timeline) a track may go undetected before it "
                "counts as left: a face hidden for a moment, in hands or turned down, keeps "
                "its id, and so does one whose frames were dropped under load (replaces "
-               "max_missed, which counted frames)"})
+               "max_missed, which counted frames)",
+        "range": "(0, 3600]", "unit": "seconds"})
     min_seen_s: float = field(default=0.25, metadata={
         "doc": "seconds a new track must be detected, in at least 2 detector runs in a row, "
                "before it counts as a face; filters brief false positives such as a cartoon "
                "face (a false face in pyfeat_no_face.mp4 lasts 0.13 s) (replaces min_hits, "
-               "which counted frames)"})
+               "which counted frames)",
+        "range": "0..60", "unit": "seconds"})
     smoothing: float = field(default=0.3, metadata={
         "doc": "weight of the newest classification in the moving average of "
-               "probabilities (0..1]"})
+               "probabilities (0..1]",
+        "range": "(0, 1]"})
     hold_frames: int = field(default=3, metadata={
-        "doc": "classifications a new emotion must lead before the track's emotion changes"})
+        "doc": "classifications a new emotion must lead before the track's emotion changes",
+        "range": ">= 1"})
     detect_every: int = field(default=3, metadata={
         "doc": "run the face detector and the classifier every k-th frame; tracks coast "
-               "and keep their emotion in between (3 triples the frame rate on a Pi)"})
+               "and keep their emotion in between (3 triples the frame rate on a Pi)",
+        "range": ">= 1"})
 
     def __post_init__(self):
-        if not 0 < self.iou < 1:
-            raise ValueError(f"iou: {self.iou} is outside 0..1")
-        if not 0 < self.smoothing <= 1:
-            raise ValueError(f"smoothing: {self.smoothing} is outside (0, 1]")
-        if not 0 < self.max_missed_s <= 3600:
-            raise ValueError(f"max_missed_s: {self.max_missed_s} is outside 0..3600 seconds")
-        if not 0 <= self.min_seen_s <= 60:
-            raise ValueError(f"min_seen_s: {self.min_seen_s} is outside 0..60 seconds")
-        for name in ("hold_frames", "detect_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be at least 1")
+        check(self)   # the ranges and choices in the fields' metadata
 
 
 def upgrade_legacy_keys(values: dict, fps: float, where: str) -> dict:

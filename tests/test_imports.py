@@ -37,6 +37,20 @@ def _resolve(module: str, path: Path, level: int, name: str | None) -> str:
     return f"{package}.{name}" if name else package
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node that can run, so not the body of ``if TYPE_CHECKING:`` (an import there
+    only names a type for the reader and the type checker; it never executes)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+
+
 def import_graph() -> dict[str, set[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = {m: set() for m in modules}
@@ -51,7 +65,7 @@ def import_graph() -> dict[str, set[str]]:
 
     for module, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
+        for node in _runtime_nodes(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     add(module, alias.name)
@@ -121,6 +135,12 @@ def test_the_graph_sees_imports_inside_functions():
     # edge/cli.py imports its commands lazily, inside the functions that run them
     assert "edge.pipeline" in graph["edge.cli"]
     assert "edge.config" in graph["edge.pipeline"]
+
+
+def test_type_checking_imports_do_not_count():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a\nimport b\n")
+    names = [n.names[0].name for n in _runtime_nodes(tree) if isinstance(n, ast.Import)]
+    assert names == ["b"]
 
 
 def test_find_cycles_finds_a_planted_cycle():

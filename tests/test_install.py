@@ -422,4 +422,8 @@ def test_shellcheck_clean():
 
 
 def test_ci_runs_the_readme_test_command():
-    assert "./install.sh --local --dev && .venv/bin/python -m pytest" in (ROOT / ".ci/run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    command = next(x for x in readme.splitlines() if x.startswith("./install.sh --local --dev &&"))
+    assert "-m pytest -n auto" in command               # the suite on every core
+    assert command in (ROOT / ".ci/run").read_text().splitlines()
+    assert ".venv/bin/python tests/pi_pins.py" in (ROOT / ".ci/run").read_text()

@@ -475,3 +475,38 @@ def test_configs_no_longer_announced_are_removed(tmp_path, broker, videos):
     now = retained_configs(broker.port)
     assert set(now) == {other}
     sub.stop()
+
+
+def test_a_model_switch_announces_its_labels_and_removes_the_others(tmp_path, broker,
+                                                                     monkeypatch):
+    """The dominant emotion is an enum with the model's labels as options: when the model
+    changes (the web page can switch it), so do the options, and the share sensor of a label
+    the new model lacks is removed."""
+    import edge.mqtt.publisher as publisher
+    from edge.events import Event
+    from edge.sinks.mqtt import MqttConfig, MqttSink
+    from mqtt_fleet import ReplayPipeline
+
+    monkeypatch.setattr(publisher, "REANNOUNCE_MIN_S", 1.0)
+    sub = Subscriber(broker.port, ["homeassistant/#"]).start()
+    sink = MqttSink(MqttConfig(enabled=True, host="127.0.0.1", port=broker.port,
+                               device_id="room-12", room="Room 12",
+                               spool_dir=str(tmp_path / "spool")))
+    sink.start(ReplayPipeline())
+    dominant = "homeassistant/sensor/room-12/dominant/config"
+    try:
+        sub.wait_for(lambda: len(sub.on("homeassistant/#")) >= 10, 10, "the first announcement")
+        six = [x for x in LABELS if x != "disgust"]
+        sink.handle([Event("model_changed", time.time(), extra={
+            "model": "six.tflite", "previous": "emotion_int8.tflite", "labels": six})])
+        sub.wait_for(lambda: len(sub.on(dominant)) >= 2, 10, "the new announcement")
+        removed = sub.wait_for(lambda: [m for m in sub.on("+/+/+/share_disgust/config")
+                                        if not m.payload], 10, "share_disgust removed")
+    finally:
+        sink.close()
+        sub.stop()
+    new = sub.on(dominant)[-1].json()
+    assert new["options"] == [*six, "none"] and new["device"]["model"] == "emotion-edge (six.tflite)"
+    assert removed and retained_configs(broker.port).keys() == {
+        f"homeassistant/sensor/room-12/{o}/config"
+        for o in ("dominant", "faces", "fps", *(f"share_{x}" for x in six))}

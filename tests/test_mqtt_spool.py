@@ -95,6 +95,9 @@ def test_a_full_disk_keeps_messages_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(spool_module, "_write_atomic", no_space)
     spool_states(s, 2)
     assert seqs(s) == [1, 2] and s.write_errors >= 2 and not list(tmp_path.glob("*.msg"))
+    assert s.in_memory == 2
+    s.remove(next(iter(s)))                            # the broker has one
+    assert s.in_memory == 1 and s.enforce_bounds(1e12) == 1 and s.in_memory == 0
 
 
 @pytest.mark.parametrize("section, message", [
@@ -104,7 +107,7 @@ def test_a_full_disk_keeps_messages_in_memory(tmp_path, monkeypatch):
     ({"topic_prefix": "school/#"}, "[mqtt] topic_prefix: 'school/#' must be a topic"),
     ({"ca_file": "/etc/ssl/ca.pem"}, "need tls = true"),
     ({"password_file": "/etc/emotion-edge/pw"}, "password_file: needs a username"),
-    ({"spool_max_bytes": 10}, "spool_max_bytes: 10 is too small"),
+    ({"spool_max_bytes": 10}, "spool_max_bytes: 10 must be at least 1000"),
     ({"password": "x"}, "[mqtt] password: unknown key"),     # never a password in the config
 ])
 def test_bad_mqtt_config_is_one_line(section, message):
@@ -153,7 +156,6 @@ def test_a_full_disk_never_lies_and_leaves_nothing_behind(tmp_path, tiny_disk, v
     """The issue's case: with the spool's disk full, 11 of 27 messages lived only in memory
     and were lost at exit while the log said "27 stay in the spool" and "0 dropped"."""
     import re
-    import signal  # noqa: F401
 
     from mqtt_broker import Broker, Subscriber, free_port
     from test_mqtt import finish, logged, monitor, write_config

@@ -45,7 +45,12 @@ def test_sinks_see_the_picture_read_only_and_the_frame_events(tmp_path, videos):
     monitor = Monitor(make_config(tmp_path, videos / CLIP))
     monitor.sinks.append(rec)
     stats = monitor.run()
-    assert rec.pipeline is monitor
+    # Sinks get a narrow handle: facts and a model switch, never the monitor or its config.
+    handle = rec.pipeline
+    assert handle is not monitor and not hasattr(handle, "cfg")
+    assert handle.labels == monitor.labels and handle.model_path == monitor.model_path
+    assert handle.log_path == tmp_path / "logs" / "events.jsonl"
+    assert "emotion_int8.tflite" in {e.path.name for e in handle.catalogue.entries()}
     assert len(rec.frames) == stats.frames > 30
     assert {shape for shape, _, _ in rec.frames} == {(360, 640, 3)}
     assert not any(writeable for _, writeable, _ in rec.frames)

@@ -96,3 +96,25 @@ def test_turning_the_page_off_removes_the_network_again(src, root):
     conf.write_text(conf.read_text().replace("enabled = true", "enabled = false"))
     out = install(src, "--root", str(root)).stdout
     assert "no output needs the network: removed" in out and not (root / DROPIN).exists()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_web_tls_makes_a_self_signed_pair_and_sets_it(src, root):
+    from edge.web.config import WebConfig
+    out = install(src, "--root", str(root), "--web-tls").stdout
+    etc = root / "etc/emotion-edge"
+    cert, key = etc / "web.crt", etc / "web.key"
+    assert "web tls: made a self-signed certificate" in out
+    assert (key.stat().st_mode & 0o777) == 0o640 and (cert.stat().st_mode & 0o777) == 0o644
+    assert ["chown", "root:emotion-edge", str(key)] in would_run(out)
+    config = (etc / "config.toml").read_text()
+    assert re.search(r'^tls_cert = "/etc/emotion-edge/web.crt"$', config, re.M), config
+    assert re.search(r'^tls_key = "/etc/emotion-edge/web.key"$', config, re.M), config
+    assert WebConfig(tls_cert=str(cert), tls_key=str(key)).ssl_context() is not None
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "IP Address:127.0.0.1" in text and "DNS:localhost" in text
+    before = cert.read_bytes()
+    again = install(src, "--root", str(root), "--web-tls").stdout
+    assert "web tls: kept your" in again and cert.read_bytes() == before
+    assert (etc / "config.toml").read_text().count("\ntls_cert = ") == 1

@@ -36,6 +36,7 @@ from ..paths import models_dir
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
 from .roi import WHOLE_FRAME, check_roi
+from ..settings import check
 
 KINDS = ("haar", "blazeface-short", "blazeface-full")
 
@@ -53,40 +54,36 @@ class DetectorConfig:
     """Section ``[detector]``."""
     kind: str = field(default="blazeface-full", metadata={
         "doc": "face detector: blazeface-full (default, best recall), blazeface-short "
-               "(faster, faces within ~2 m) or haar (frontal only, no model files)"})
+               "(faster, faces within ~2 m) or haar (frontal only, no model files)",
+        "choices": KINDS})
     min_score: float = field(default=0.65, metadata={
-        "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)"})
+        "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)",
+        "range": "(0, 1)"})
     continue_score: float = field(default=0.5, metadata={
         "doc": "BlazeFace: a face scored between this and min_score may continue a face "
                "already tracked, never start one, so a track survives a borderline frame "
                "(a hand over the face, another decoder); min_score turns this off"})
     min_face: int = field(default=32, metadata={
         "doc": "smallest face side in pixels to report; smaller faces are too blurred to "
-               "classify"})
+               "classify",
+        "range": ">= 0", "unit": "pixels"})
     roi: tuple[float, float, float, float] = field(default=WHOLE_FRAME, metadata={
         "doc": "region to look for faces in, [x, y, w, h] as fractions of the frame"})
     nms_iou: float = field(default=0.3, metadata={
-        "doc": "BlazeFace: boxes overlapping more than this (IoU) are merged into one face"})
+        "doc": "BlazeFace: boxes overlapping more than this (IoU) are merged into one face",
+        "range": "(0, 1]"})
     models_dir: str = field(default="", metadata={
         "doc": "folder with the BlazeFace .tflite files; empty: $EMOTION_EDGE_MODELS or the "
                "repo's models/ (e.g. /opt/emotion-edge/models on a Pi)"})
-    threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace"})
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace",
+        "range": ">= 1"})
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind: {self.kind!r} is not one of {', '.join(KINDS)}")
-        if not 0.0 < self.min_score < 1.0:
-            raise ValueError(f"min_score: {self.min_score} must be between 0 and 1 (exclusive)")
+        check(self)   # the ranges and choices in the fields' metadata
         if not 0.0 < self.continue_score <= self.min_score:
             raise ValueError(f"continue_score: {self.continue_score} must be above 0 and "
                              f"at most min_score ({self.min_score})")
-        if self.min_face < 0:
-            raise ValueError(f"min_face: {self.min_face} must be 0 or more pixels")
         self.roi = check_roi(self.roi)
-        if not 0.0 < self.nms_iou <= 1.0:
-            raise ValueError(f"nms_iou: {self.nms_iou} must be in (0, 1]")
-        if self.threads < 1:
-            raise ValueError(f"threads: must be at least 1, not {self.threads}")
 
     def model_dir(self) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else default_models_dir()

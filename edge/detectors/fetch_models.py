@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from .. import litert
+from ..errors import EmotionEdgeError, one_line
 
 MEDIAPIPE_VERSION = "0.10.14"
 # One fixed wheel (see the module docstring): these four pin it exactly.
@@ -48,7 +49,7 @@ MODELS: dict[str, str] = {
 DEFAULT_DEST = Path(__file__).resolve().parents[2] / "models"
 
 
-class FetchError(RuntimeError):
+class FetchError(EmotionEdgeError, RuntimeError):
     """A one-line, user-facing reason why the models could not be fetched."""
 
 
@@ -70,7 +71,7 @@ def check_loads(path: Path) -> None:
     try:
         litert.interpreter(path=path)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
-        raise FetchError(f"{path}: LiteRT cannot load it ({str(exc).splitlines()[0]})") from exc
+        raise FetchError(f"{path}: LiteRT cannot load it ({one_line(exc)})") from exc
 
 
 def run_each(folder: Path, log=print) -> list[Path]:
@@ -90,7 +91,7 @@ def run_each(folder: Path, log=print) -> list[Path]:
             interp.invoke()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
             print("failed")
-            raise FetchError(f"{path}: LiteRT cannot run it ({str(exc).splitlines()[0]})") from exc
+            raise FetchError(f"{path}: LiteRT cannot run it ({one_line(exc)})") from exc
         print("ok", flush=True)
     return paths
 

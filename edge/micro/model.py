@@ -10,7 +10,7 @@ import numpy as np
 from .. import litert
 from ..classifier import (ModelError, check_labels, check_number, check_size, first_line,
                           load_interpreter, read_sidecar)
-from ..sources.base import display
+from ..errors import display
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import logging
 import cv2
 import numpy as np
 
-from ..classifier import ModelError
+from ..classifier import ModelError, crop_box
 from ..events import Box, Event, TrackedFace, iso_utc
 from .config import RECOMMENDED_FPS, MicroConfig
 from .flow import FlowImager
@@ -125,12 +125,8 @@ class MicroStage:
             self._free.append(tr)
 
     def _crop_box(self, box: Box, shape: tuple[int, ...]) -> Box:
-        x, y, w, h = box
-        side = max(w, h) * (1 + 2 * self.cfg.margin)
-        cx, cy = x + w / 2, y + h / 2
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1, y1 = min(shape[1], int(cx + side / 2)), min(shape[0], int(cy + side / 2))
-        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+        x0, y0, w, h = crop_box(box, shape, self.cfg.margin)   # the classifier's crop
+        return x0, y0, max(1, w), max(1, h)    # never empty: every frame is resized into it
 
     def _moved(self, held: Box, box: Box) -> bool:
         """Has the face moved or scaled away from the box the crops are cut with?"""

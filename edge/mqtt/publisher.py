@@ -78,6 +78,8 @@ class Publisher:
         self.births = 0             # Home Assistant birth messages received
         self.announcements = 0      # discovery announcements sent (each: every config)
         self.cleared = 0            # stale discovery configs removed (empty retained)
+        self.errors = 0             # unexpected errors in the thread (bugs), survived
+        self._error_logged_at = -LOG_INTERVAL_S
         self.last_error: str | None = None
         self.connected = False
         self._queue: deque[Event] = deque()
@@ -148,7 +150,12 @@ class Publisher:
                     return
                 self._step()
             except Exception:    # never let the thread die silently: log, wait, go on
-                log.exception("mqtt: unexpected error in the publisher thread")
+                self.errors += 1
+                now = time.monotonic()
+                if now - self._error_logged_at >= LOG_INTERVAL_S:   # a traceback a minute
+                    self._error_logged_at = now
+                    log.exception("mqtt: unexpected error in the publisher thread (%d so "
+                                  "far; counted, logged once a minute)", self.errors)
                 time.sleep(1.0)
 
     def _step(self) -> None:
@@ -168,10 +175,12 @@ class Publisher:
         if self.connected:
             if self._announce_due and now - self._last_announce >= REANNOUNCE_MIN_S:
                 self._announce_due = False
-                log.info("mqtt: Home Assistant is online (%d birth message(s) since the last "
-                         "announcement): announcing the sensors again",
-                         self.births - self._births_logged)
-                self._births_logged = self.births
+                births, self._births_logged = self.births - self._births_logged, self.births
+                if births:
+                    log.info("mqtt: Home Assistant is online (%d birth message(s) since the "
+                             "last announcement): announcing the sensors again", births)
+                else:
+                    log.info("mqtt: the model changed: announcing the sensors again")
                 self._announce()
             self._send_pending()
         self._wait(sock, now)
@@ -211,6 +220,9 @@ class Publisher:
         now = time.time()
         while self._queue:
             ev = self._queue.popleft()
+            if ev.kind == "model_changed":
+                self._model_changed(ev)
+                continue
             if ev.kind == "summary":
                 seq = self.spool.next_seq("state")
                 dropped = self.spool.dropped + self.queue_dropped
@@ -222,6 +234,24 @@ class Publisher:
                 self.spool.put(self.topics.events, event_payload(ev, seq, self.topics.device),
                                False, now)
         self.spool.commit(now, keep={m.order for m in self._inflight.values()})
+
+    def _model_changed(self, ev: Event) -> None:
+        """Another model, maybe other labels: the sensors are announced again (coalesced as
+        a birth is) and the configs of labels it no longer has are removed."""
+        self.labels = tuple(ev.extra.get("labels") or self.labels)
+        self.model = f"emotion-edge ({ev.extra.get('model', 'model')})"
+        if not self.discovery:
+            return
+        stale = self._announced - set(discovery_messages(self.topics, self.labels, self.room,
+                                                         self.model))
+        if self.connected:     # else the next connect's scan of the retained configs does it
+            for topic in sorted(stale):
+                self._announced.discard(topic)
+                self.cleared += 1
+                log.info("mqtt: removing the discovery config %s from Home Assistant (the "
+                         "model has no such label)", topic)
+                self.client.publish(topic, b"", qos=1, retain=True)
+        self._announce_due = True
 
     def _send_pending(self) -> None:
         for item in self.spool.after(self._sent_upto, WINDOW - len(self._inflight)):

@@ -19,8 +19,9 @@ the counters stay true on a full disk, ``counters.json`` is written once at full
 then updated in place (two checksummed slots, the newer one wins; an overwrite needs no new
 blocks), and no ``.tmp`` file is ever left behind by a failed write.
 
-One process per spool: ``lock`` (a ``flock`` on ``lock``) is held from the start to
-``close``; a second monitor on the same folder gets a one-line error naming the first's pid.
+One process per spool: a ``flock`` on the folder is held from the start to ``close``; a
+second monitor on the same folder gets a one-line error naming the first's pid (from the
+file ``lock``).
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import EmotionEdgeError
+from ..paths import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class Spooled:
     data: bytes | None = None  # the payload of a memory-only message
 
 
-class SpoolError(OSError):
+class SpoolError(EmotionEdgeError, OSError):
     """The spool folder cannot be made or is in use (one line for the person at the device)."""
 
 
@@ -71,6 +75,7 @@ class Spool:
         self.lost = 0             # of ``dropped``: unsent at close, the disk refused them
         self.counters_saved = True    # at close
         self._over = False        # in a "bound hit" episode (logged once)
+        self._memory = 0          # items with path None (a counter: read from other threads)
         self._gen = 0             # counters slot generation
         self._lock_fd: int | None = None
         try:
@@ -112,6 +117,7 @@ class Spool:
         except OSError as exc:
             self._write_failed(exc)
             item = Spooled(order, now, len(data), topic, retain, None, payload.encode())
+            self._memory += 1
             self._try_save_counters()   # in place: the order and seq stay true on a full disk
         self._items.append(item)
         self._bytes += item.size
@@ -120,7 +126,7 @@ class Spool:
 
     def commit(self, now: float, keep: set[int] = frozenset()) -> None:
         try:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             self._write_failed(exc)
         self.enforce_bounds(now, keep)
@@ -137,6 +143,7 @@ class Spool:
         except ValueError:
             return       # already dropped by a bound
         self._bytes -= item.size
+        self._memory -= item.path is None
         stream = stream_of(item.topic)
         if self._newest.get(stream) != item.order:
             if item.path is not None:
@@ -166,6 +173,7 @@ class Spool:
                 continue
             del items[i]
             self._bytes -= item.size
+            self._memory -= item.path is None
             if item.path is not None:
                 _unlink(item.path)
             dropped += 1
@@ -196,7 +204,7 @@ class Spool:
     @property
     def in_memory(self) -> int:
         """Unsent messages the disk refused (held in memory only)."""
-        return sum(item.path is None for item in self._items)
+        return self._memory
 
     def close(self) -> int:
         """At shutdown: write the unsent messages that only memory holds, if the disk takes
@@ -217,7 +225,7 @@ class Spool:
             self.lost += lost
             self.dropped += lost
         try:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError:
             pass
         self.counters_saved = self._try_save_counters()
@@ -331,28 +339,29 @@ class Spool:
         return best
 
     def _lock(self) -> None:
-        path = self.folder / LOCK
+        """flock the folder itself (needs no new file, so a full disk cannot stop it); the
+        file ``lock`` only tells a second monitor the first one's pid, when it can be written."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise SpoolError(f"mqtt spool {self.folder}: cannot create its lock file "
+            raise SpoolError(f"mqtt spool {self.folder}: cannot open it "
                              f"({exc.strerror or exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             try:
-                other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            finally:
-                os.close(fd)
+                other = (self.folder / LOCK).read_text(errors="replace").strip()[:20] or "?"
+            except OSError:
+                other = "?"
             raise SpoolError(f"mqtt spool {self.folder} is in use by another monitor (pid "
                              f"{other}); give each its own --log-dir or [mqtt] spool_dir") \
                 from None
-        try:       # for the message above; the lock file is one block, made before a disk fills
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        try:
+            (self.folder / LOCK).write_text(f"{os.getpid()}\n")
         except OSError:
             pass
-        self._lock_fd = fd
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -412,14 +421,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         _unlink(tmp)
         raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

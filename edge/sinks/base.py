@@ -6,27 +6,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import EmotionEdgeError
 from ..events import Event, FrameResult
 
 
-class SinkError(RuntimeError):
+class SinkError(EmotionEdgeError, RuntimeError):
     """An output that cannot start (a folder that cannot be made, a port in use); the
     message is one line for the person at the device."""
 
 
 class Pipeline(Protocol):
-    """What a running monitor offers its sinks (``Sink.start``): read-only facts, plus
-    requests the frame loop carries out between frames (never inside a sink's call)."""
+    """What a running monitor offers its sinks (``Sink.start``; ``pipeline.MonitorHandle``):
+    read-only facts, plus requests the frame loop carries out between frames (never inside
+    a sink's call). Never the configuration itself: a sink gets its own section."""
 
     @property
     def labels(self) -> tuple[str, ...]: ...
 
     @property
-    def cfg(self) -> Any:
-        """The whole validated configuration (``edge.config.Config``); read it, never change it."""
-
-    @property
     def model_path(self) -> Path: ...
+
+    colours: dict[str, str]       # label -> colour, as the LEDs are wired ([gpio] colours)
+    log_path: Path                # the event log being written (rotated files beside it)
+    catalogue: Any                # catalogue.ModelCatalogue: the models one may switch to
 
     def model_info(self) -> dict[str, Any]:
         """The model in use: file, labels, accuracy and the like from its sidecar."""
@@ -37,6 +39,9 @@ class Pipeline(Protocol):
     def switch_model(self, path: Path) -> None:
         """Load ``path`` now (raises ``ModelError`` with a one-line reason, keeping the model
         in use) and have the frame loop use it from its next frame."""
+
+    def new_detector(self) -> Any:
+        """A face detector like the frame loop's, for work outside it (photos)."""
 
 
 class Sink(ABC):

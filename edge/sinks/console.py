@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from ..events import Event, FrameResult
 from .base import Sink
+from ..settings import check
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,11 @@ class ConsoleConfig:
     enabled: bool = field(default=True, metadata={
         "doc": "print one readable line per event to stdout (journald keeps them)"})
     status_interval: float = field(default=60.0, metadata={
-        "doc": "seconds between status lines (faces in view, fps); 0 turns them off"})
+        "doc": "seconds between status lines (faces in view, fps); 0 turns them off",
+        "range": ">= 0", "unit": "seconds"})
 
     def __post_init__(self) -> None:
-        if self.status_interval < 0:
-            raise ValueError(f"status_interval: {self.status_interval} must be >= 0 seconds "
-                             "(0 turns status lines off)")
+        check(self)   # the ranges and choices in the fields' metadata
 
 
 def _hms(rec: dict[str, Any]) -> str:

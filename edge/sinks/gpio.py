@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import EmotionEdgeError
 from ..events import Event, FrameResult
 from .base import Sink
+from ..settings import check
 
 MODES = ("per-emotion", "rgb", "dominant")
 FACTORIES = ("mock", "lgpio", "rpigpio", "pigpio", "native")
@@ -38,7 +40,7 @@ def _default_colours() -> dict[str, list[float]]:
             "neutral": [0.3, 0.3, 0.3]}
 
 
-class GpioUnavailable(RuntimeError):
+class GpioUnavailable(EmotionEdgeError, RuntimeError):
     """The GPIO pins cannot be driven here; the message says what to change."""
 
 
@@ -48,7 +50,8 @@ class GpioConfig:
     enabled: bool = field(default=False, metadata={"doc": "drive LEDs on the GPIO header"})
     mode: str = field(default="per-emotion", metadata={
         "doc": "per-emotion (an LED per emotion in view) | dominant (only the room's dominant "
-               "emotion's LED) | rgb (one RGB LED in the dominant emotion's colour)"})
+               "emotion's LED) | rgb (one RGB LED in the dominant emotion's colour)",
+        "choices": MODES})
     pins: dict[str, int] = field(default_factory=_default_pins, metadata={
         "doc": "emotion label -> BCM pin of its LED (per-emotion and dominant modes)"})
     rgb_pins: list[int] = field(default_factory=lambda: [12, 13, 19], metadata={
@@ -58,23 +61,19 @@ class GpioConfig:
     heartbeat_pin: int | None = field(default=27, metadata={
         "doc": "BCM pin of the heartbeat LED that blinks while frames flow (-1: none)"})
     heartbeat_period: float = field(default=1.0, metadata={
-        "doc": "seconds for one heartbeat blink (on for half, off for half)"})
+        "doc": "seconds for one heartbeat blink (on for half, off for half)",
+        "range": "> 0", "unit": "seconds"})
     active_high: bool = field(default=True, metadata={
         "doc": "true: pin high lights the LED (LED to ground); false: common-anode wiring"})
     pin_factory: str | None = field(default=None, metadata={
         "doc": "gpiozero pin library: lgpio | rpigpio | pigpio | native; mock for a machine "
-               "without GPIO; unset: gpiozero's default"})
+               "without GPIO; unset: gpiozero's default",
+        "choices": FACTORIES})
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        check(self)   # the ranges and choices in the fields' metadata
         if self.heartbeat_pin is not None and self.heartbeat_pin < 0:
             self.heartbeat_pin = None          # TOML has no null: -1 means "no heartbeat"
-        if self.pin_factory is not None and self.pin_factory not in FACTORIES:
-            raise ValueError(f"pin_factory: {self.pin_factory!r} is not one of "
-                             f"{', '.join(FACTORIES)} (or unset for gpiozero's default)")
-        if not self.heartbeat_period > 0:
-            raise ValueError(f"heartbeat_period: {self.heartbeat_period} must be > 0 seconds")
         for label, pin in self.pins.items():
             _check_pin(f"pins.{label}", pin)
         if len(self.rgb_pins) != 3:

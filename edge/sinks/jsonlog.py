@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..events import Event
+from ..paths import fsync_dir
 from .base import Sink
+from ..settings import check
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +42,24 @@ class JsonLogConfig:
                "/var/log/emotion-edge)"})
     file: str = field(default="events.jsonl", metadata={"doc": "log file name inside dir"})
     max_bytes: int = field(default=10_000_000, metadata={
-        "doc": "rotate when the file would grow beyond this many bytes (0: never rotate)"})
+        "doc": "rotate when the file would grow beyond this many bytes (0: never rotate)",
+        "range": ">= 0"})
     keep: int = field(default=5, metadata={
-        "doc": "rotated files kept: events.jsonl.1 (newest) ... events.jsonl.<keep>"})
+        "doc": "rotated files kept: events.jsonl.1 (newest) ... events.jsonl.<keep>",
+        "range": ">= 0"})
     flush_interval: float = field(default=1.0, metadata={
-        "doc": "seconds between writes to disk (with fsync): the most a power cut can lose"})
+        "doc": "seconds between writes to disk (with fsync): the most a power cut can lose",
+        "range": "> 0", "unit": "seconds"})
     queue_lines: int = field(default=10_000, metadata={
-        "doc": "lines held in memory while the disk is unwritable; beyond it the oldest are dropped"})
+        "doc": "lines held in memory while the disk is unwritable; beyond it the oldest are dropped",
+        "range": ">= 1"})
 
     def __post_init__(self) -> None:
+        check(self)   # the ranges and choices in the fields' metadata
         if not str(self.dir).strip():
             raise ValueError("dir: must not be empty (use \".\" for the working directory)")
         if not self.file or "/" in self.file or self.file in (".", ".."):
             raise ValueError(f"file: {self.file!r} must be a plain file name, without '/'")
-        if self.max_bytes < 0:
-            raise ValueError(f"max_bytes: {self.max_bytes} must be >= 0 (0 disables rotation)")
-        if self.keep < 0:
-            raise ValueError(f"keep: {self.keep} must be >= 0")
-        if not self.flush_interval > 0:
-            raise ValueError(f"flush_interval: {self.flush_interval} must be > 0 seconds")
-        if self.queue_lines < 1:
-            raise ValueError(f"queue_lines: {self.queue_lines} must be >= 1")
 
     @property
     def path(self) -> Path:
@@ -278,7 +277,10 @@ class JsonLogSink(Sink):
                 except FileNotFoundError:
                     pass
             os.rename(base, f"{base}.1")
-        _fsync_dir(self.path.parent)   # make the renames survive a power cut
+        try:                           # make the renames survive a power cut
+            fsync_dir(self.path.parent)
+        except OSError:                # best effort: the lines themselves are fsynced
+            pass
         self._open()
 
     def _close_fd(self) -> None:
@@ -306,16 +308,3 @@ class JsonLogSink(Sink):
                         "%d line(s) dropped so far", self.path, self._fault_errors, self._fault,
                         self._dropped)
             self._fault, self._fault_errors = None, 0
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ from ..mqtt.spool import Spool, SpoolError
 from ..mqtt.topics import EVENT_NAMES, ID_RE, Topics, safe_id
 from ..password_file import PasswordFileError, read_password_file
 from .base import Pipeline, Sink, SinkError
+from ..settings import check
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ class MqttConfig:
         "doc": "publish to an MQTT broker (off by default: with it on, the room's summaries "
                "leave the device; what is sent: docs/mqtt.md)"})
     host: str = field(default="", metadata={"doc": "the broker's host name or IP address"})
-    port: int = field(default=1883, metadata={"doc": "the broker's port (usually 8883 with tls)"})
+    port: int = field(default=1883, metadata={"doc": "the broker's port (usually 8883 with tls)",
+        "range": "1..65535"})
     tls: bool = field(default=False, metadata={"doc": "connect with TLS"})
     ca_file: str = field(default="", metadata={
         "doc": "with tls: the CA certificate(s) to trust, PEM (empty: the system's CAs)"})
@@ -66,17 +68,19 @@ class MqttConfig:
                "mqtt-spool/<device id> in $STATE_DIRECTORY under systemd, else in the log "
                "folder)"})
     spool_max_bytes: int = field(default=20_000_000, metadata={
-        "doc": "the spool's size limit; beyond it the oldest messages are dropped (counted)"})
+        "doc": "the spool's size limit; beyond it the oldest messages are dropped (counted)",
+        "range": ">= 1000"})
     spool_max_age: float = field(default=7 * 86400.0, metadata={
-        "doc": "seconds a message may wait in the spool before it is dropped (counted)"})
+        "doc": "seconds a message may wait in the spool before it is dropped (counted)",
+        "range": "> 0", "unit": "seconds"})
     reconnect_max: float = field(default=60.0, metadata={
-        "doc": "longest wait in seconds between reconnection attempts (backoff from 1 s)"})
+        "doc": "longest wait in seconds between reconnection attempts (backoff from 1 s)",
+        "range": ">= 1", "unit": "seconds"})
 
     def __post_init__(self) -> None:
+        check(self)   # the ranges and choices in the fields' metadata
         if self.enabled and not self.host.strip():
             raise ValueError("host: set the broker's address (or enabled = false)")
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port: {self.port} is outside 1..65535")
         if self.device_id and not ID_RE.match(self.device_id):
             raise ValueError(f"device_id: {self.device_id!r} may only hold letters, digits, "
                              "_ and -")
@@ -92,13 +96,6 @@ class MqttConfig:
             raise ValueError("key_file: needs cert_file")
         if self.password_file and not self.username:
             raise ValueError("password_file: needs a username")
-        if self.spool_max_bytes < 1000:
-            raise ValueError(f"spool_max_bytes: {self.spool_max_bytes} is too small (at least "
-                             "1000)")
-        if self.spool_max_age <= 0:
-            raise ValueError("spool_max_age: must be more than 0 seconds")
-        if not self.reconnect_max >= 1:
-            raise ValueError("reconnect_max: must be at least 1 second")
 
     @property
     def device(self) -> str:
@@ -178,8 +175,10 @@ class MqttSink(Sink):
         return {"broker": f"{p.broker.host}:{p.broker.port}",
                 "state": "connected" if p.connected else "not connected",
                 "published": p.published, "connect failures": p.connect_failures,
-                "spool dropped": spool.dropped, "queue dropped": p.queue_dropped,
-                "incoming discarded": p.oversized,
+                "waiting": len(spool), "spool dropped": spool.dropped,
+                "queue dropped": p.queue_dropped, "incoming discarded": p.oversized,
+                **({"held in memory (disk refused)": spool.in_memory} if spool.in_memory
+                   else {}),
                 **({"last error": p.last_error} if p.last_error and not p.connected else {})}
 
     def handle(self, events: Sequence[Event]) -> None:
@@ -187,7 +186,7 @@ class MqttSink(Sink):
         if self.publisher is None:
             return
         for e in events:
-            if e.kind in kinds:
+            if e.kind in kinds or e.kind == "model_changed":   # the latter: new discovery
                 self.publisher.submit(e)
 
     def close(self) -> None:

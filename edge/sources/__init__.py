@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import (NO_FRAME, EndOfStream, Frame, FrameSource, ResilientSource, SourceError,
-                   SourceUnavailable)
+from .base import (IMAGE_SUFFIXES, NO_FRAME, EndOfStream, Frame, FrameSource, ResilientSource,
+                   SourceError, SourceUnavailable)
 from .capture import CaptureThread
+from ..settings import check
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "demo_pexels_wolfgang_langer.mp4"
 
@@ -24,25 +25,22 @@ class SourceConfig:
                "an image file or folder"})
     width: int = field(default=640, metadata={"doc": "capture width (cameras)"})
     height: int = field(default=480, metadata={"doc": "capture height (cameras)"})
-    fps: float = field(default=30.0, metadata={"doc": "capture frame rate (cameras)"})
+    fps: float = field(default=30.0, metadata={"doc": "capture frame rate (cameras)",
+        "range": "(0, 240]"})
     loop: bool = field(default=False, metadata={"doc": "start a video file or image folder "
                                                        "again at its end"})
     realtime: bool = field(default=True, metadata={
         "doc": "play video files at their own frame rate (false: as fast as possible)"})
     read_ahead: int = field(default=2, metadata={
         "doc": "frames a capture thread decodes ahead, so decoding overlaps inference (a "
-               "live camera keeps only the newest); 0: capture in the frame loop"})
+               "live camera keeps only the newest); 0: capture in the frame loop",
+        "range": "0..16"})
 
     def __post_init__(self):
+        check(self)   # the ranges and choices in the fields' metadata
         if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
             raise ValueError(f"width/height: {self.width}x{self.height} is outside 16..8192")
-        if not 0 < self.fps <= 240:
-            raise ValueError(f"fps: {self.fps} is outside 0..240")
-        if not 0 <= self.read_ahead <= 16:
-            raise ValueError(f"read_ahead: {self.read_ahead} is outside 0..16")
 
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def find_camera() -> str | None:

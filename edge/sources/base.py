@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import EmotionEdgeError, display  # noqa: F401  (display: also for the sources)
 from ..events import Event
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,14 @@ if "OPENCV_LOG_LEVEL" not in os.environ:
 # the frame) is still as large as the classifier's training faces; more pixels only cost
 # memory (a 4K frame is 25 MB, and a source keeps several).
 MAX_SIDE = 1920
+# What a still picture may be called: an image folder's files, `run --source photo.jpg`,
+# `classify --annotate`'s outputs.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 # Smaller frames cannot hold a face the detector finds; they are skipped as unreadable.
 MIN_SIDE = 16
 
 
-class SourceError(RuntimeError):
+class SourceError(EmotionEdgeError, RuntimeError):
     """A source that cannot be opened or read; the message is meant for the user.
     At start-up it is a misconfiguration (no such file, a typo'd device): the run stops."""
 
@@ -62,12 +66,6 @@ class Frame:
     image: np.ndarray   # BGR uint8 (H, W, 3)
     index: int          # frames delivered so far by this source, from 0
     time: float         # unix seconds: capture time, or the video's own timeline for files
-
-
-def display(text: str) -> str:
-    """``text`` printable anywhere: bytes of a file name that are not UTF-8 (kept by Python
-    as surrogates) become ``\\xNN``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def fit_size(width: int, height: int, max_side: int = MAX_SIDE) -> tuple[int, int]:

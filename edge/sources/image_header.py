@@ -15,6 +15,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import EmotionEdgeError
+
 FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 MAX_DECODE_BYTES = 128 * 1024 * 1024
 MAX_JPEG_SEGMENTS = 10_000
@@ -22,7 +24,7 @@ MAX_JPEG_SEGMENTS = 10_000
 Reader = Callable[[int, int], bytes]     # (offset, count) -> at most count bytes there
 
 
-class HeaderError(ValueError):
+class HeaderError(EmotionEdgeError, ValueError):
     """Not a picture this project decodes, or one too large; the message is one line."""
 
 

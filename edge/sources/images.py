@@ -14,11 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import (MAX_SIDE, EndOfStream, FrameSource, SourceError, display, fit_size,
-                   frame_problem)
+from .base import (IMAGE_SUFFIXES, MAX_SIDE, EndOfStream, FrameSource, SourceError, display,
+                   fit_size, frame_problem)
 from .image_header import MAX_DECODE_BYTES, HeaderError, Reader, decode_bytes, read_header
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_FILE_BYTES = 256 * 1024 * 1024
 # A colour bitmap larger than this is decoded in gray (a third of the memory): OpenCV can
 # shrink only JPEGs while decoding them.
@@ -33,7 +32,7 @@ def image_files(paths: list[str | Path]) -> list[Path]:
         if p.is_dir():
             try:
                 out += sorted(f for f in p.iterdir()
-                              if f.suffix.lower() in IMAGE_EXTS and not f.is_dir())
+                              if f.suffix.lower() in IMAGE_SUFFIXES and not f.is_dir())
             except OSError as exc:
                 raise SourceError(f"{display(str(p))}: cannot list the folder "
                                   f"({exc.strerror})") from None

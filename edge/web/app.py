@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 import json
+import math
 import secrets
 import threading
 import time
@@ -29,7 +29,8 @@ from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, 
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..classifier import ClassifierConfig, FaceClassifier, ModelError, read_sidecar
+from ..classifier import FaceClassifier, ModelError
+from ..errors import EmotionEdgeError
 from ..photo import annotate, bgr_colours, classify_image
 from ..sinks.base import Pipeline, SinkError
 from ..sources import SourceError
@@ -40,7 +41,8 @@ from .history import LogFiles
 from .hub import LiveHub
 from .kiosk import KIOSK_PATHS, Kiosk
 from .palette import screen_colours
-from .security import BodyLimit, HostCheck, OriginCheck, host_names
+from .security import BodyLimit, HostCheck, OriginCheck, Throttled, host_names
+from .signin import SignInLimiter
 
 STATIC = Path(__file__).parent / "static"
 HEALTH_EVERY_S = 1.0
@@ -57,11 +59,12 @@ class WebApp:
 
     def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
         self.cfg, self.hub, self.pipeline = cfg, hub, pipeline
-        mon = pipeline.cfg
-        self.colours = dict(mon.gpio.colours)           # the LEDs'
+        self.colours = dict(pipeline.colours)              # the LEDs'
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
-        self.log = LogFiles(Path(mon.log.dir), mon.log.file)
+        self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
+        self.signin = SignInLimiter(self.password)
+        self.refused_sign_ins = Throttled("refused sign-in attempts (too many failures)")
         if not self.password and not is_loopback(cfg.bind):   # never an open page on the LAN
             raise SinkError(f"[web] bind {cfg.bind}: reachable from the network without a password")
         self.started = time.time()
@@ -88,7 +91,8 @@ class WebApp:
         h = self.pipeline.health()
         h.update(type="health", viewers=self.hub.state_viewers,
                  video_viewers=self.hub.video_viewers, pictures=self.hub.encoder.encoded,
-                 web_dropped_messages=self.hub.dropped_messages, **self.counters)
+                 web_dropped_messages=self.hub.dropped_messages, **self.counters,
+                 **(self.signin.counters if self.password else {}))
         return h
 
     async def stream(self, request: Request) -> Response:
@@ -178,25 +182,12 @@ class WebApp:
 
     # --- the model --------------------------------------------------------------------------
     def models_folder(self) -> Path:
-        return Path(self.cfg.models_dir) if self.cfg.models_dir else self.pipeline.model_path.parent
+        return self.pipeline.catalogue.folder
 
     def model_list(self) -> list[dict[str, Any]]:
         current = self.pipeline.model_path.resolve()
-        out = []
-        for path in sorted(self.models_folder().glob("*.tflite")):
-            sidecar = path.with_suffix(".json")
-            if path.name.startswith("face_detection") or not sidecar.is_file():
-                continue
-            try:   # bounded: a sidecar is read only up to its size limit
-                d = read_sidecar(sidecar, "sidecar")
-            except ModelError:
-                d = {}
-            val = d.get("val") if isinstance(d.get("val"), dict) else {}
-            out.append({"file": path.name, "labels": d.get("labels"),
-                        "accuracy": val.get("int8_accuracy"),
-                        "scored_against": val.get("scored_against"),
-                        "in_use": path.resolve() == current})
-        return out
+        return [e.as_dict(e.path.resolve() == current)
+                for e in self.pipeline.catalogue.entries()]
 
     async def models(self, request: Request) -> Response:
         if request.method == "GET":
@@ -206,10 +197,12 @@ class WebApp:
             name = (await request.json())["file"]
         except (ValueError, KeyError, TypeError):
             return error('send {"file": "<model>.tflite"}', 400)
-        if not isinstance(name, str) or name not in {m["file"] for m in self.model_list()}:
+        path = await run_in_threadpool(self.pipeline.catalogue.find, name) \
+            if isinstance(name, str) else None
+        if path is None:
             return error(f"{name}: not a model in {self.models_folder()}", 404)
         try:
-            await run_in_threadpool(self.pipeline.switch_model, self.models_folder() / name)
+            await run_in_threadpool(self.pipeline.switch_model, path)
         except ModelError as exc:
             self.counters["models_refused"] += 1
             return error(str(exc), 400)
@@ -222,16 +215,28 @@ class WebApp:
             lang = i18n.choose(self.cfg.language, request.headers.get("accept-language"))
             return HTMLResponse(i18n.render(STATIC / "login.html", lang),
                                 headers={"Content-Language": lang})
+        client = request.client.host if request.client else "?"
+        limiter = self.signin
+        wait = limiter.refused(client)
+        if wait:
+            self.refused_sign_ins(client)
+            return JSONResponse({"error": f"too many sign-in attempts; try again in "
+                                          f"{math.ceil(wait)} s"}, 429,
+                                headers={"Retry-After": str(math.ceil(wait))})
+        limiter.begin(client)
         try:
-            given = (await request.json()).get("password", "")
-        except (ValueError, AttributeError):
-            given = ""
-        if self.password and isinstance(given, str) and hmac.compare_digest(
-                given.encode(), self.password.encode()):
-            request.session["signed_in"] = True
-            return JSONResponse({"ok": True})
-        await asyncio.sleep(1.0)               # slows guessing
-        return error("wrong password", 401)
+            try:
+                given = (await request.json()).get("password", "")
+            except (ValueError, AttributeError, RecursionError):
+                given = None
+            wait = limiter.check(client, given)
+            if wait is None:
+                request.session["signed_in"] = True
+                return JSONResponse({"ok": True})
+            await asyncio.sleep(wait)          # the answer comes late, and later each time
+            return error("wrong password", 401)
+        finally:
+            limiter.end(client)
 
     async def logout(self, request: Request) -> Response:
         request.session.clear()
@@ -249,13 +254,13 @@ class WebApp:
                 Mount("/static", StaticFiles(directory=STATIC), name="static")]
 
 
-class PhotoError(ValueError):
+class PhotoError(EmotionEdgeError, ValueError):
     """A photo that cannot be classified; the message is for the page."""
 
 
 class PhotoDesk:
     """Classifies uploaded photos with its own detector and classifier (the frame loop's
-    are busy in another thread), built on first use and rebuilt after a model switch."""
+    are busy in another thread), built on first use and again after a model switch."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
@@ -263,14 +268,11 @@ class PhotoDesk:
         self._parts: tuple[Path, Any, FaceClassifier] | None = None
 
     def _tools(self):
-        from ..detectors import create_detector
-
         path = self.pipeline.model_path
         if self._parts is None or self._parts[0] != path:
-            cfg = self.pipeline.cfg
-            ccfg = ClassifierConfig(**{**vars(cfg.classifier), "model": str(path)})
             old = self._parts
-            self._parts = (path, create_detector(cfg.detector), FaceClassifier(ccfg))
+            self._parts = (path, self.pipeline.new_detector(),
+                           self.pipeline.catalogue.classifier(path))
             if old is not None:
                 old[1].close()
         return self._parts[1], self._parts[2]

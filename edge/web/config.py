@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ..password_file import PasswordFileError, check_password, read_password_file
 from ..sinks.base import SinkError
 from .i18n import LANGUAGES
+from ..settings import check
 
 KIOSK_MODES = ("live", "room")
 
@@ -35,15 +36,19 @@ class WebConfig:
     bind: str = field(default="127.0.0.1", metadata={
         "doc": "address to listen on: 127.0.0.1 is this device only (the kiosk's own "
                "browser); any other address needs a password"})
-    port: int = field(default=8080, metadata={"doc": "TCP port (0: any free port)"})
+    port: int = field(default=8080, metadata={"doc": "TCP port (0: any free port)",
+        "range": "0..65535"})
     show_video: bool = field(default=True, metadata={
         "doc": "send the camera picture to the page; false (privacy mode): boxes and "
                "labels on a plain background, no pixel of the camera leaves the pipeline"})
     max_fps: float = field(default=10.0, metadata={
-        "doc": "most pictures (and face updates) a second sent to a viewer"})
+        "doc": "most pictures (and face updates) a second sent to a viewer",
+        "range": "(0, 60]"})
     max_width: int = field(default=640, metadata={
-        "doc": "the live picture is downscaled to at most this many pixels wide"})
-    jpeg_quality: int = field(default=75, metadata={"doc": "JPEG quality of the live picture, 1..100"})
+        "doc": "the live picture is downscaled to at most this many pixels wide",
+        "range": "32..4096"})
+    jpeg_quality: int = field(default=75, metadata={"doc": "JPEG quality of the live picture, 1..100",
+        "range": "1..100"})
     password: str = field(default="", metadata={
         "doc": "password for the page (needed when bind is not a loopback address); "
                "prefer password_file"})
@@ -59,32 +64,29 @@ class WebConfig:
         "doc": "host names the page answers to besides localhost, this device's own name "
                "(and name.local) and IP addresses, e.g. [\"mood.school.lan\"]; a request "
                "for any other name is refused (no DNS rebinding)"})
+    max_connections: int = field(default=64, metadata={
+        "doc": "most connections open at once; past it the one that has waited longest "
+               "for its request is closed (or, if none, the new one)"})
+    request_timeout: float = field(default=10.0, metadata={
+        "doc": "seconds a connection may take to send a request's headers, or stay idle "
+               "between requests, before it is closed"})
     max_upload_mb: float = field(default=10.0, metadata={
-        "doc": "largest photo the page accepts for classification, in MB"})
+        "doc": "largest photo the page accepts for classification, in MB",
+        "range": "(0, 100]"})
     models_dir: str = field(default="", metadata={
         "doc": "folder whose models the page offers to switch to; empty: the folder of "
                "the model in use"})
     kiosk: str = field(default="live", metadata={
         "doc": "what the public screen (/kiosk) shows: live (the picture with each face's "
                "box and emotion) | room (only the room's aggregates: no picture, no face; "
-               "for schools and workplaces, if at all)"})
+               "for schools and workplaces, if at all)",
+        "choices": KIOSK_MODES})
     language: str = field(default="", metadata={
         "doc": "language of the page, the kiosk and the report: en | zh-CN; empty: the "
                "browser's preferred language (English when it prefers neither)"})
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: {self.port} is outside 0..65535")
-        if not 0 < self.max_fps <= 60:
-            raise ValueError(f"max_fps: {self.max_fps} is outside (0, 60]")
-        if not 32 <= self.max_width <= 4096:
-            raise ValueError(f"max_width: {self.max_width} is outside 32..4096")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality: {self.jpeg_quality} is outside 1..100")
-        if not 0 < self.max_upload_mb <= 100:
-            raise ValueError(f"max_upload_mb: {self.max_upload_mb} is outside (0, 100]")
-        if self.kiosk not in KIOSK_MODES:
-            raise ValueError(f"kiosk: {self.kiosk!r} is not one of {', '.join(KIOSK_MODES)}")
+        check(self)   # the ranges and choices in the fields' metadata
         if self.language and self.language not in LANGUAGES:
             raise ValueError(f"language: {self.language!r} is not one of {', '.join(LANGUAGES)} "
                              "(or empty: the browser's choice)")
@@ -99,6 +101,10 @@ class WebConfig:
         for name in self.allowed_hosts:
             if not name or any(c in name for c in "/:@ ") or name != name.strip():
                 raise ValueError(f"allowed_hosts: {name!r} is not a host name")
+        if not 4 <= self.max_connections <= 10000:
+            raise ValueError(f"max_connections: {self.max_connections} is outside 4..10000")
+        if not 0.5 <= self.request_timeout <= 300:
+            raise ValueError(f"request_timeout: {self.request_timeout} is outside 0.5..300")
 
     @property
     def tls(self) -> bool:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
@@ -23,9 +23,6 @@ from starlette.routing import Route
 
 from . import i18n
 from .palette import screen_colours
-
-if TYPE_CHECKING:
-    from .app import WebApp
 
 KIOSK_PATHS = ("/kiosk", "/kiosk/stream", "/kiosk/video.mjpg")
 HEALTH_EVERY_S = 1.0
@@ -59,7 +56,7 @@ def slim_summary(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 class Kiosk:
-    def __init__(self, web: WebApp):
+    def __init__(self, web: Any):   # app.WebApp (not imported: the app imports this)
         self.web, self.cfg, self.hub = web, web.cfg, web.hub
         self.mode = self.cfg.kiosk
         self.colours = screen_colours(web.colours)

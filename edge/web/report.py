@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from ..errors import EmotionEdgeError
 from . import i18n
 from .history import LogFiles
 from .palette import screen_colours
@@ -22,7 +23,7 @@ from .palette import screen_colours
 STATIC = Path(__file__).parent / "static"
 
 
-class ReportError(ValueError):
+class ReportError(EmotionEdgeError, ValueError):
     """A report that cannot be written; one line for the user."""
 
 

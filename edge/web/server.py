@@ -10,6 +10,7 @@ import time
 
 from ..sinks.base import Pipeline, SinkError
 from .config import WebConfig
+from .connections import ConnectionGuard, quiet_server_logs
 from .hub import LiveHub
 
 log = logging.getLogger(__name__)
@@ -23,23 +24,29 @@ class WebServer:
 
         self.cfg, self.hub = cfg, hub
         self.app = create_app(cfg, hub, pipeline)
-        self.sock = self._listen(cfg.bind, cfg.port)
+        self.sock = self._listen(cfg.bind, cfg.port, min(64, cfg.max_connections))
         self.port = self.sock.getsockname()[1]
         ssl = cfg.ssl_context()            # a bad pair: one line now, not at the first request
+        self.guard = ConnectionGuard(cfg.max_connections, cfg.request_timeout)
+        quiet_server_logs()
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, lifespan="off", log_level="warning", access_log=False,
-            timeout_graceful_shutdown=1, ws="none",
+            timeout_graceful_shutdown=1, ws="none", http=self.guard.protocol(),
+            timeout_keep_alive=max(1, int(cfg.request_timeout)),
+            # asyncio accepts up to `backlog` connections in a burst before the guard sees
+            # one: with this, open + accepted stay within half the process's descriptors.
+            backlog=self.guard.max_connections,
             ssl_context_factory=(lambda config, default: ssl) if ssl else None))
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
 
     @staticmethod
-    def _listen(host: str, port: int) -> socket.socket:
+    def _listen(host: str, port: int, backlog: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-            sock.listen(64)
+            sock.listen(backlog)
         except OSError as exc:
             sock.close()
             raise SinkError(f"[web] cannot listen on {host}:{port} ({exc.strerror or exc})") from None
