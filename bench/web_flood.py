@@ -56,8 +56,11 @@ class Probe:
             return None, time.monotonic() - start
 
 
-def login(port: int, password: str) -> tuple[int, str]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+LOAD = ("127.0.0.2", 0)       # the loads come from another address than the viewer's
+
+
+def login(port: int, password: str, source: tuple | None = None) -> tuple[int, str]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120, source_address=source)
     c.request("POST", "/login", body=json.dumps({"password": password}),
               headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
     r = c.getresponse()
@@ -73,7 +76,8 @@ def idle_crowd(port: int, stop: threading.Event, n: int = 1100) -> None:
         socks = [s for s in socks if _open(s)]
         while len(socks) < n and not stop.is_set():
             try:
-                socks.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=2,
+                                                      source_address=LOAD))
             except OSError:
                 break
         stop.wait(0.2)
@@ -108,7 +112,7 @@ def slow_requests(port: int, stop: threading.Event, n: int = 200) -> None:
         socks = alive
         while len(socks) < n and not stop.is_set():
             try:
-                s = socket.create_connection(("127.0.0.1", port), timeout=2)
+                s = socket.create_connection(("127.0.0.1", port), timeout=2, source_address=LOAD)
                 s.sendall(b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 socks.append(s)
             except OSError:
@@ -122,7 +126,7 @@ def guesses(port: int, stop: threading.Event, counts: dict, n: int = 100) -> Non
     def guesser():
         while not stop.is_set():
             try:
-                status, _ = login(port, "not-the-password")
+                status, _ = login(port, "not-the-password", LOAD)
             except OSError:
                 status = 0
             counts[status] = counts.get(status, 0) + 1
@@ -134,7 +138,12 @@ def guesses(port: int, stop: threading.Event, counts: dict, n: int = 100) -> Non
         t.join(70)
 
 
-def phase(name: str, port: int, probe: Probe, seconds: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def phase(name: str, port: int, probe: Probe, seconds: float, pid: int) -> dict:
     stop = threading.Event()
     counts: dict = {}
     load = {"quiet": None, "idle crowd": idle_crowd, "slow requests": slow_requests,
@@ -145,6 +154,7 @@ def phase(name: str, port: int, probe: Probe, seconds: float) -> dict:
         time.sleep(2)                                      # the load is on
     samples, latencies, failed = [], [], 0
     last, last_t = None, None
+    cpu0, frames0 = cpu_seconds(pid), None
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         frames, took = probe.state()
@@ -153,14 +163,18 @@ def phase(name: str, port: int, probe: Probe, seconds: float) -> dict:
             failed += 1
         else:
             latencies.append(took * 1000)
+            frames0 = frames if frames0 is None else frames0
             if last is not None:
                 samples.append((frames - last) / (now - last_t))
             last, last_t = frames, now
         time.sleep(max(0.0, 1.0 - took))
+    cpu = cpu_seconds(pid) - cpu0
     stop.set()
     if t:
         t.join(90)
+    frames = (last - frames0) if last is not None and frames0 is not None else 0
     return {"fps": statistics.median(samples) if samples else 0.0,
+            "cpu_s_per_s": cpu / seconds, "cpu_ms_per_frame": 1000 * cpu / frames if frames else None,
             "answer_ms": statistics.median(latencies) if latencies else None,
             "failed": failed, "checked_per_s": counts.get(401, 0) / seconds if counts else None}
 
@@ -170,6 +184,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--nofile", type=int, default=1024)
+    ap.add_argument("--realtime", action="store_true",
+                    help="play the clip at its own pace (as a camera delivers), not as fast as it runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pw = Path(tmp) / "pw"
@@ -177,7 +193,7 @@ def main() -> int:
         pw.chmod(0o600)
         conf = Path(tmp) / "c.toml"
         conf.write_text(f'[web]\nenabled = true\nport = 0\npassword_file = "{pw}"\n'
-                        f'[source]\nuri = "{clip()}"\nrealtime = false\nloop = true\n'
+                        f'[source]\nuri = "{clip()}"\nrealtime = {str(args.realtime).lower()}\nloop = true\n'
                         f'[log]\ndir = "{tmp}/logs"\n[console]\nenabled = false\n')
         proc = subprocess.Popen(["prlimit", f"--nofile={args.nofile}:{args.nofile}", sys.executable,
                                  "-m", "edge", "run", "--config", str(conf)], cwd=ROOT,
@@ -193,7 +209,7 @@ def main() -> int:
             runs: dict[str, list[dict]] = {n: [] for n in names}
             for r in range(args.repeats):
                 for name in names:
-                    runs[name].append(phase(name, port, probe, args.seconds))
+                    runs[name].append(phase(name, port, probe, args.seconds, proc.pid))
                     print(f"repeat {r + 1} {name}: {runs[name][-1]}", file=sys.stderr)
                     time.sleep(3)                                  # let the timeouts settle
             alive = proc.poll() is None
@@ -207,27 +223,34 @@ def main() -> int:
         fps = statistics.median(x["fps"] for x in xs)
         ans = [x["answer_ms"] for x in xs if x["answer_ms"] is not None]
         checked = [x["checked_per_s"] for x in xs if x["checked_per_s"] is not None]
-        rows.append(f"| {name} | {fps:.1f} | {fps / quiet:.2f} | "
-                    f"{statistics.median(ans):.0f} | {sum(x['failed'] for x in xs)} | "
-                    f"{statistics.median(checked):.2f} |" if checked else
-                    f"| {name} | {fps:.1f} | {fps / quiet:.2f} | "
-                    f"{statistics.median(ans):.0f} | {sum(x['failed'] for x in xs)} | - |")
-    table = ("| phase | frame loop fps | vs quiet | /api/state answer ms | probes failed | "
-             "wrong passwords checked/s |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
-    text = (f"# The page under a flood\n\n`.venv/bin/python bench/web_flood.py --seconds "
-            f"{args.seconds:g} --repeats {args.repeats} --nofile {args.nofile}` on "
-            f"{os.cpu_count()} cores, {datetime.now():%Y-%m-%d %H:%M}. The monitor (page on, "
-            f"with a password; the bundled clip as fast as it runs) under `prlimit "
+        cpu = statistics.median(x["cpu_s_per_s"] for x in xs)
+        rows.append(f"| {name} | {fps:.1f} | {fps / quiet:.2f} | {cpu:.2f} | "
+                    f"{statistics.median(ans) if ans else float('nan'):.0f} | "
+                    f"{sum(x['failed'] for x in xs)} | "
+                    f"{f'{statistics.median(checked):.2f}' if checked else '-'} |")
+    table = ("| phase | frame loop fps | vs quiet | monitor CPU s/s | /api/state answer ms | "
+             "probes failed | wrong passwords checked/s |\n|---|---|---|---|---|---|---|\n"
+             + "\n".join(rows))
+    pace = "at the clip's own pace (as a camera delivers)" if args.realtime else "as fast as it runs"
+    text = (f"# The page under a flood{' (real time)' if args.realtime else ''}\n\n"
+            f"`.venv/bin/python bench/web_flood.py --seconds {args.seconds:g} --repeats "
+            f"{args.repeats} --nofile {args.nofile}{' --realtime' if args.realtime else ''}` on "
+            f"{os.cpu_count()} cores (shared with other work), {datetime.now():%Y-%m-%d %H:%M}. "
+            f"The monitor (page on, with a password; the bundled clip {pace}) under `prlimit "
             f"--nofile={args.nofile}` (systemd's default); phases interleaved, {args.seconds:g} s "
             f"each, medians of {args.repeats}. fps: frames a second from the monitor's own "
-            f"counter, read once a second through /api/state (that request's answer time is "
-            f"the next column). Idle crowd: 1100 idle connections kept open; slow requests: "
-            f"200 half requests, a byte a second each; guesses: 100 parallel clients guessing "
-            f"the password.\n\n{table}\n\nThe monitor was {'alive' if alive else 'DEAD'} at the "
-            f"end and wrote {len(err_lines)} log lines in all:\n\n```\n"
-            + "".join(err_lines[:20]) + "```\n")
+            f"counter, read once a second through /api/state by a signed-in probe (its answer "
+            f"time and failures are columns too); CPU: the monitor process's CPU seconds per "
+            f"second. Idle crowd: 1100 idle connections kept open; slow requests: 200 half "
+            f"requests, a byte a second each; guesses: 100 parallel clients guessing the "
+            f"password again and again. The loads come from 127.0.0.2, the probe from "
+            f"127.0.0.1; they run on the same machine, so they also take CPU from the "
+            f"monitor.\n\n"
+            f"{table}\n\nThe monitor was {'alive' if alive else 'DEAD'} at the end and wrote "
+            f"{len(err_lines)} log lines in all:\n\n```\n" + "".join(err_lines[:20]) + "```\n")
     print(table)
-    (ROOT / "bench" / "results" / "web_flood.md").write_text(text)
+    name = "web_flood-realtime.md" if args.realtime else "web_flood.md"
+    (ROOT / "bench" / "results" / name).write_text(text)
     return 0 if alive else 1
 
 

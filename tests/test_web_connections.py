@@ -73,13 +73,22 @@ def test_idle_crowds_and_slow_clients_under_a_descriptor_limit(tmp_path, videos)
         silent.close()
         half.close()
 
-        # Four times the descriptors the monitor may have, all idle.
-        for _ in range(4 * NOFILE):
+        # Four times the descriptors the monitor may have, all idle, from two addresses
+        # other than the viewer's.
+        for i in range(4 * NOFILE):
             try:
-                crowd.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+                crowd.append(socket.create_connection(("127.0.0.1", port), timeout=10,
+                                                      source_address=(f"127.0.0.{2 + i % 2}", 0)))
             except OSError:
                 pass                                # the backlog is full for a moment: fine
         answers = [state(port) for _ in range(5)]   # the page answers all the while
+        # ... and a crowd from the viewer's own address does not stop the viewer either
+        for _ in range(NOFILE):
+            try:
+                crowd.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            except OSError:
+                pass
+        answers += [state(port) for _ in range(5)]
         assert all(a["type"] == "hello" for a in answers)
         time.sleep(2 * TIMEOUT_S)
         frames_after = state(port)["health"]["frames"]
@@ -104,3 +113,32 @@ def test_idle_crowds_and_slow_clients_under_a_descriptor_limit(tmp_path, videos)
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) <= 20 and "Traceback" not in err, err[-3000:]
     assert any("too many connections" in x for x in lines), lines    # said once, not per socket
+
+
+def test_one_address_holds_a_quarter_and_busy_connections_are_never_closed():
+    from edge.web.connections import ConnectionGuard
+
+    guard = ConnectionGuard(16, 5.0)
+
+    class Conn:
+        def __init__(self, address: str, waiting: bool = True):
+            self.address, self.waiting, self.dropped = address, waiting, False
+
+        def drop(self):
+            self.dropped = True
+            guard.forget(self)
+
+    assert (guard.max_connections, guard.per_address) == (16, 4)
+    a = [Conn("a", waiting=(i == 0)) for i in range(4)]           # one idle, three busy
+    assert all(guard.admit(c) for c in a)
+    assert guard.admit(another := Conn("a", waiting=False)) and a[0].dropped   # its idle one goes
+    assert not guard.admit(Conn("a"))                             # all of a's are busy now
+    others = [Conn(x) for x in "bbbcccddd"]
+    assert all(guard.admit(c) for c in others) and len(guard.open) == 13
+    for c in others[:3]:
+        c.waiting = False                                          # b's are being answered
+    assert guard.admit(Conn("d")) and guard.admit(Conn("e")) and guard.admit(Conn("e"))
+    assert len(guard.open) == 16
+    assert guard.admit(Conn("f"))                                  # full: d (the most) yields
+    assert [c.dropped for c in others] == [False] * 6 + [True, False, False]
+    assert not any(c.dropped for c in a[1:]) and not another.dropped

@@ -7,12 +7,13 @@ stops answering and asyncio logs a traceback per failed accept. Here:
 
 - a connection has ``request_timeout`` seconds to send its request's headers, and again
   after each response for the next one; then it is closed;
-- at most ``max_connections`` are open at once, and as many more may be in one burst of
-  accepts (asyncio's backlog), never more than half the descriptors the process may
-  have together. A new one past that closes the connection that has waited longest
-  for its request: an idle crowd cannot lock a real viewer out, and connections that
-  are being answered (a live stream, an upload) are never the ones closed. Only when all
-  are busy is the new one closed at once;
+- at most ``max_connections`` are open at once, a quarter of them from one address, and
+  as many more may be in one burst of accepts (asyncio's backlog): never more than half
+  the descriptors the process may have. A new one past that closes the connection that
+  has waited longest for its request (of its own address when that holds its quarter,
+  else of the address that holds the most): an idle crowd cannot lock a viewer out, and
+  connections being answered (a live stream, an upload) are never the ones closed. Only
+  when all are busy is the new one closed at once;
 - each kind of trouble is logged once a minute, with how often it happened.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -39,31 +40,52 @@ def connection_cap(wanted: int) -> int:
 
 
 class ConnectionGuard:
-    """The open connections of one server, oldest first; shared by its protocols."""
+    """The open connections of one server, oldest first; shared by its protocols. One
+    address may hold a quarter of them, so a crowd from one machine cannot crowd out a
+    viewer on another."""
 
     def __init__(self, max_connections: int, request_timeout: float):
         self.max_connections = connection_cap(max_connections)
+        self.per_address = max(4, self.max_connections // 4)
         self.request_timeout = request_timeout
         self.open: OrderedDict[GuardedH11Protocol, float] = OrderedDict()
+        self.by_address: Counter[str] = Counter()
         self.closed_idle = Throttled("closed connections that sent no request in time")
-        self.evicted = Throttled(f"too many connections (at most {self.max_connections}); "
-                                 f"closed the longest waiting")
-        self.refused = Throttled(f"too many busy connections (at most {self.max_connections}); "
-                                 f"refused new ones")
+        self.evicted = Throttled(f"too many connections (at most {self.max_connections}, "
+                                 f"{self.per_address} from one address); closed the longest "
+                                 f"waiting")
+        self.refused = Throttled(f"too many busy connections (at most {self.max_connections}, "
+                                 f"{self.per_address} from one address); refused new ones")
 
     def protocol(self) -> type[GuardedH11Protocol]:
         return type("Guarded", (GuardedH11Protocol,), {"guard": self})
 
     def admit(self, conn: GuardedH11Protocol) -> bool:
-        if len(self.open) >= self.max_connections:
-            waiting = next((c for c in self.open if c.waiting), None)
+        if self.by_address[conn.address] >= self.per_address:
+            crowds = [conn.address]            # its own oldest waiting one makes room
+        elif len(self.open) >= self.max_connections:
+            crowds = [a for a, _ in self.by_address.most_common()]   # the most crowded first
+        else:
+            crowds = []
+        if crowds:
+            waiting = next((w for a in crowds if (w := self._oldest_waiting(a))), None)
             if waiting is None:
                 self.refused()
                 return False
             self.evicted()
             waiting.drop()
         self.open[conn] = time.monotonic()
+        self.by_address[conn.address] += 1
         return True
+
+    def _oldest_waiting(self, address: str) -> GuardedH11Protocol | None:
+        return next((c for c in self.open if c.waiting and c.address == address), None)
+
+    def forget(self, conn: GuardedH11Protocol) -> None:
+        if self.open.pop(conn, None) is not None:
+            self.by_address[conn.address] -= 1
+            if self.by_address[conn.address] <= 0:
+                del self.by_address[conn.address]
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -72,6 +94,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._deadline = None
+        self.address = self.client[0] if self.client else "?"
         if not self.guard.admit(self):
             transport.abort()
             return
@@ -99,7 +122,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def drop(self) -> None:
         self._disarm()
-        self.guard.open.pop(self, None)
+        self.guard.forget(self)
         self.transport.abort()      # nothing of ours is in flight: no need to linger
 
     def data_received(self, data: bytes) -> None:
@@ -114,7 +137,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
-        self.guard.open.pop(self, None)
+        self.guard.forget(self)
         super().connection_lost(exc)
 
 
