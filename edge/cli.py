@@ -106,6 +106,10 @@ def cmd_classify(args) -> int:
     detector = create_detector(cfg.detector)
     paths = image_files(args.images)
     out = AnnotateDir(args.annotate, paths) if args.annotate else None
+    if out is not None:   # the LED colours' hues, light enough for the labels' dark text
+        from .photo import bgr_colours
+        from .web.palette import screen_colours
+        screen_bgr = bgr_colours(screen_colours(cfg.gpio.colours))
     status = 0
     for path in paths:
         try:
@@ -122,7 +126,7 @@ def cmd_classify(args) -> int:
                              for f in faces) or "no faces"
             print(f"{display(str(path))}: {desc}")
         if out is not None:
-            annotate(image, faces)
+            annotate(image, faces, screen_bgr)
             out.write(path, image)
     return status
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+from .eventlog.schema import SCHEMA_VERSION
 
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 

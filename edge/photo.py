@@ -27,14 +27,22 @@ def classify_image(image: np.ndarray, detector: FaceDetector,
 
 def annotate(image: np.ndarray, faces: list[dict[str, Any]],
              colours: dict[str, tuple[int, int, int]] | None = None) -> None:
-    """Draw each face's box and label onto ``image`` (BGR, in place)."""
+    """Draw each face's box and label onto ``image`` (BGR, in place). The label is dark
+    text on a solid chip of the box's colour, readable on any picture (give the screen's
+    colours, edge/web/palette.py, which are light enough for dark text)."""
     for f in faces:
         x, y, w, h = f["box"]
         colour = (colours or {}).get(f["emotion"], (0, 200, 0))
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
         label = f"{f['emotion']} {max(f['scores'].values()):.2f}"
-        cv2.putText(image, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.4, w / 250), colour, 1 + w // 200, cv2.LINE_AA)
+        scale, thick = max(0.4, w / 250), 1 + w // 200
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        pad = max(2, th // 4)
+        chip = th + base + 2 * pad
+        top = y - chip if y - chip >= 0 else y + h                   # above the box, else below
+        cv2.rectangle(image, (x, top), (x + tw + 2 * pad, top + chip), colour, cv2.FILLED)
+        cv2.putText(image, label, (x + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (0x18, 0x14, 0x11), thick, cv2.LINE_AA)
 
 
 def bgr_colours(colours: dict[str, list[float]]) -> dict[str, tuple[int, int, int]]:

@@ -86,6 +86,7 @@ KINDS = {
 KIND_OF_FILE = {
     "test_config.py": "unit",
     "test_errors.py": "unit",
+    "test_eventlog.py": "unit",
     "test_faults_property.py": "unit",
     "test_imports.py": "unit",
     "test_litert.py": "unit",

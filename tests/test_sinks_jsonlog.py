@@ -17,7 +17,7 @@ import pytest
 
 from edge.events import SCHEMA_VERSION, Event
 from edge.sinks.jsonlog import JsonLogConfig, JsonLogSink
-from edge.tail import FollowStats, follow
+from edge.eventlog import FollowStats, follow
 
 ROOT = Path(__file__).resolve().parents[1]
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

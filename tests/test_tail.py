@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 from edge.events import Event
-from edge.sinks.console import format_record
+from edge.eventlog import format_record
 from edge.sinks.jsonlog import JsonLogConfig, JsonLogSink
-from edge.tail import FollowStats, LiveSummary, follow, main
+from edge.eventlog import FollowStats, LiveSummary, follow
+from edge.tail import main
 
 T0 = 1_790_000_000.0
 

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..eventlog import rotate
 from ..events import Event
-from ..paths import fsync_dir
-from .base import Sink
 from ..settings import check
+from .base import Sink
 
 log = logging.getLogger(__name__)
 
@@ -260,27 +260,10 @@ class JsonLogSink(Sink):
         return (st.st_dev, st.st_ino) != self._id
 
     def _rotate(self) -> None:
-        """events.jsonl -> .1 -> .2 ... -> .<keep> (dropped), like logrotate; between whole lines."""
+        """events.jsonl -> .1 -> .2 ... (edge.eventlog.rotate), between whole lines."""
         os.fsync(self._fd)
         self._close_fd()
-        base, keep = str(self.path), self.config.keep
-        if keep == 0:
-            os.unlink(base)
-        else:
-            try:
-                os.unlink(f"{base}.{keep}")
-            except FileNotFoundError:
-                pass
-            for i in range(keep - 1, 0, -1):
-                try:
-                    os.rename(f"{base}.{i}", f"{base}.{i + 1}")
-                except FileNotFoundError:
-                    pass
-            os.rename(base, f"{base}.1")
-        try:                           # make the renames survive a power cut
-            fsync_dir(self.path.parent)
-        except OSError:                # best effort: the lines themselves are fsynced
-            pass
+        rotate(self.path, self.config.keep)
         self._open()
 
     def _close_fd(self) -> None:

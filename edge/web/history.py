@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from ..eventlog import log_files
 from .records import clean_summary
 
 
@@ -21,10 +22,7 @@ class LogFiles:
 
     def files(self) -> list[Path]:
         """The live file and every rotated one that exists, newest first."""
-        rotated = [p for p in self.folder.glob(self.name + ".*") if p.suffix[1:].isdigit()]
-        rotated.sort(key=lambda p: int(p.suffix[1:]))
-        live = self.folder / self.name
-        return ([live] if live.is_file() else []) + rotated
+        return log_files(self.folder, self.name)
 
     def summaries(self, day: date | None = None) -> list[dict]:
         """Every summary record (of ``day`` only, if given), oldest first, without repeats."""

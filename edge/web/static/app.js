@@ -111,7 +111,7 @@ function keepLastHour() {
 function newChart() {
   if (page.chart) page.chart.destroy();
   page.chart = new EmotionChart($("chart"), page.labels, page.colours, {
-    names: Object.fromEntries(page.labels.map((lab) => [lab, emotion(lab)])), facesLabel: t("common.faces_seen")});
+    names: Object.fromEntries(page.labels.map((lab) => [lab, emotion(lab)])), facesLabel: t("common.faces_seen"), timeLabel: t("common.time")});
   $("chart").replaceChildren();
 }
 
