@@ -115,31 +115,31 @@ def test_idle_crowds_and_slow_clients_under_a_descriptor_limit(tmp_path, videos)
     assert any("closed the longest waiting" in x for x in lines), lines   # said once, not per socket
 
 
-def test_the_most_crowded_address_yields_first_and_busy_connections_are_never_closed():
+def test_at_the_cap_the_most_crowded_address_yields_and_busy_ones_are_never_closed():
     from edge.web.connections import ConnectionGuard
 
     guard = ConnectionGuard(16, 5.0)
+    clock = iter(range(1000))
 
     class Conn:
         def __init__(self, address: str, waiting: bool = True):
             self.address, self.waiting, self.dropped = address, waiting, False
+            self.waiting_since = next(clock)
 
         def drop(self):
             self.dropped = True
             guard.forget(self)
 
-    assert (guard.max_connections, guard.per_address) == (16, 4)
-    a = [Conn("a", waiting=(i == 0)) for i in range(4)]           # one idle, three busy
-    assert all(guard.admit(c) for c in a)
-    assert guard.admit(Conn("a", waiting=False)) and a[0].dropped   # past its quarter: its idle one
-    busy_a = [Conn("a", waiting=False) for _ in range(3)]
-    assert all(guard.admit(c) for c in busy_a)                    # busy ones: many tabs, or NAT
-    others = [Conn(x) for x in "bbbcccdd"]
-    assert all(guard.admit(c) for c in others) and len(guard.open) == 15
-    assert guard.admit(Conn("e")) and len(guard.open) == 16
-    assert guard.admit(Conn("f"))                                 # full: a has most, all busy,
-    assert [c.dropped for c in others] == [True] + [False] * 7    # so b (next most) yields
-    assert not any(c.dropped for c in a[1:] + busy_a)
-    for c in guard.open:
-        c.waiting = False
-    assert not guard.admit(Conn("g"))                             # all busy: the new one is refused
+    busy_a = [Conn("a", waiting=False) for _ in range(12)]        # many tabs, or a NAT
+    assert all(guard.admit(c) for c in busy_a)                    # below the cap: all kept
+    b = [Conn("b") for _ in range(2)]
+    c = Conn("c")
+    assert all(guard.admit(x) for x in b + [c]) and len(guard.open) == 15
+    assert guard.admit(Conn("d")) and len(guard.open) == 16
+    b[0].waiting_since, b[1].waiting_since = 900, 800             # b[1] has waited longer
+    assert guard.admit(Conn("e"))           # full: a has most but all busy; b next: b[1] yields
+    assert [x.dropped for x in b] == [False, True] and not c.dropped
+    assert not any(x.dropped for x in busy_a)
+    for x in guard.open:
+        x.waiting = False
+    assert not guard.admit(Conn("f"))                             # all busy: the new one is refused
