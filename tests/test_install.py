@@ -58,8 +58,11 @@ def root(tmp_path: Path) -> Path:
 
 def install(src: Path, *args: str, env: dict[str, str] | None = None,
             expect: int = 0) -> subprocess.CompletedProcess:
+    # --root installs nothing, so the program that reads the config (config --get,
+    # network_dropin.py) runs on this python, which has the device's packages.
     proc = subprocess.run(["bash", str(src / "install.sh"), *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})})
+                          text=True, timeout=600,    # a bound for a hang, not a speed test
+                          env={**os.environ, "EMOTION_EDGE_PYTHON": sys.executable, **(env or {})})
     assert proc.returncode == expect, proc.stdout + proc.stderr
     return proc
 

@@ -349,6 +349,7 @@ def test_the_kiosk_reconnects_by_itself_after_a_restart(tmp_path, browser, scree
         took = time.monotonic() - started
         assert page.url == url + "kiosk"                    # the same page, never reloaded
     page.close()
+    print(f"kiosk live again {took:.1f} s after the new monitor listened")
     assert took < 10, took
 
 
@@ -437,3 +438,18 @@ def test_the_operators_page_speaks_chinese_too(quiet, browser, screens):
     page.close()
     english = sorted({w for text in words for w in re.findall(r"[A-Za-z]{2,}", text.replace(PRODUCT, ""))})
     assert not english, english
+
+
+def test_the_report_speaks_chinese(tmp_path):
+    from edge.sinks.gpio import _default_colours
+    from edge.web.report import write_report
+    day = datetime(2026, 3, 29)
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(json.dumps(summary((day + timedelta(hours=h)).timestamp(), shares).to_record()) + "\n"
+                           for h, shares in ((9, {"sad": 0.8, "happy": 0.2}), (10, {"happy": 1.0}))))
+    write_report(log, "2026-03-29", tmp_path / "zh.html", _default_colours(), "zh-CN")
+    page = (tmp_path / "zh.html").read_text()
+    assert '<html lang="zh-CN">' in page and "悲伤" in page and "高兴" in page
+    body = re.sub(r"<script>.*?</script>|<style>.*?</style>|<[^>]+>", " ", page.split("<body>")[1], flags=re.S)
+    words = set(re.findall(r"[A-Za-z]{2,}", body.replace(str(log), "").replace(PRODUCT, ""))) - {"UTC"}
+    assert not words, words
