@@ -305,7 +305,9 @@ class SecurityHeaders:
     """A strict Content-Security-Policy and friends on every response."""
 
     HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-               (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+               (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+               # no other site may embed the live picture or any answer (<img>, <script>)
+               (b"cross-origin-resource-policy", b"same-origin")]
 
     def __init__(self, app):
         self.app = app
