@@ -138,6 +138,9 @@ SLOW_KINDS = {"browser", "broker", "install", "host"}
 SLOW = {
     "test_memory_bombs.py",          # monitors under memory and descriptor limits
     "test_web_connections.py",
+    "test_reliability.py",           # the daemon through outages, watchdogs, full disks
+    "test_track_identity.py",        # every clip under noise, decode and dropped frames
+    "test_faults_sources.py",        # a monitor process per broken source
     "test_classroom.py",             # the classroom video and mosaics through the pipeline
     "test_faults_cli.py::test_options_before_and_after_positional_arguments",
     "test_faults_images.py::test_a_huge_png_is_decoded_in_gray_and_fitted",
