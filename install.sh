@@ -328,6 +328,14 @@ step_pip() {
 	CHANGED=1
 }
 
+# The face-detector model files that edge/detectors/registry.py lists, one a line; read
+# with any Python 3 without importing edge (the registry module needs nothing else).
+detector_models() { # python
+	"$1" -c 'import runpy, sys; print("\n".join(runpy.run_path(sys.argv[1])["model_files"]()))' \
+		"$SRC/edge/detectors/registry.py" ||
+		die "could not read the detector models' list from edge/detectors/registry.py"
+}
+
 step_models() {
 	local name path wrote=0
 	install -d -m 0755 "$MODELS"
@@ -335,12 +343,16 @@ step_models() {
 		[[ -f $SRC/models/$name ]] || die "models/$name is missing from $SRC: clone the repository again"
 		if copy_if_changed "$SRC/models/$name" "$MODELS/$name" 0644; then wrote=1; fi
 	done
-	# Face models already fetched into this checkout (--local) are copied, not downloaded again.
-	for path in "$SRC"/models/face_detection_*.tflite; do
-		[[ -f $path ]] || continue
-		if copy_if_changed "$path" "$MODELS/${path##*/}" 0644; then wrote=1; fi
+	# Face models already fetched into this checkout (--local) are copied, not downloaded
+	# again; which files a detector needs is edge/detectors/registry.py's to say.
+	local missing=0 names
+	names=$(detector_models "$SYSTEM_PYTHON") || exit 1
+	for name in $names; do
+		path=$SRC/models/$name
+		if [[ -f $path ]] && copy_if_changed "$path" "$MODELS/$name" 0644; then wrote=1; fi
+		[[ -f $MODELS/$name ]] || missing=1
 	done
-	if compgen -G "$MODELS/face_detection_*.tflite" >/dev/null; then
+	if ((!missing)); then
 		if ((wrote)); then step "models" "updated ($MODELS)"; else step "models" "nothing to do"; fi
 	else
 		step "models" "fetching the face-detector models into $MODELS"
@@ -750,7 +762,12 @@ local_install() {
 		local_stamp_wanted "$extras" >"$stamp_file"
 	fi
 
-	if compgen -G "$SRC/models/face_detection_*.tflite" >/dev/null; then
+	local name names have=1
+	names=$(detector_models "$py") || exit 1
+	for name in $names; do
+		[[ -f $SRC/models/$name ]] || have=0
+	done
+	if ((have)); then
 		step "face models" "nothing to do"
 	else
 		step "face models" "fetching into $SRC/models"

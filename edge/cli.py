@@ -24,7 +24,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (default: "
                    "$CONFIGURATION_DIRECTORY/config.toml if present, else built-in defaults)")
     p.add_argument("--model", help="int8 .tflite emotion model (sidecar .json beside it)")
-    p.add_argument("--detector", help="haar, blazeface-short or blazeface-full")
+    from .detectors.registry import KINDS
+    p.add_argument("--detector", help=f"face detector: {', '.join(KINDS)} "
+                   f"(default {next(iter(KINDS))}; `emotion-edge config` says what each finds)")
 
 
 def _overrides(args) -> dict:

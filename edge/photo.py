@@ -16,13 +16,23 @@ from .detectors.base import FaceDetector
 
 def classify_image(image: np.ndarray, detector: FaceDetector,
                    classifier: FaceClassifier) -> list[dict[str, Any]]:
-    """``[{"box": [x, y, w, h], "emotion": label, "scores": {label: p}}]`` for a BGR image."""
+    """``[{"box": [x, y, w, h], "emotion": label, "scores": {label: p}}]`` for a BGR image;
+    a face smaller than ``[classifier] min_readable`` is ``{"box": ..., "emotion": null,
+    "readable": false}`` (too small to read)."""
     boxes = [d.box for d in detector.detect(image)]
+    small = classifier.cfg.min_readable
+    readable = [b for b in boxes if min(b[2], b[3]) >= small]
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    probs = classifier.classify(gray, boxes)
-    return [{"box": list(map(int, b)), "emotion": classifier.labels[int(p.argmax())],
-             "scores": {lab: round(float(v), 4) for lab, v in zip(classifier.labels, p)}}
-            for b, p in zip(boxes, probs)]
+    probs = iter(classifier.classify(gray, readable))
+    out = []
+    for b in boxes:
+        if min(b[2], b[3]) < small:
+            out.append({"box": list(map(int, b)), "emotion": None, "readable": False})
+            continue
+        p = next(probs)
+        out.append({"box": list(map(int, b)), "emotion": classifier.labels[int(p.argmax())],
+                    "scores": {lab: round(float(v), 4) for lab, v in zip(classifier.labels, p)}})
+    return out
 
 
 def annotate(image: np.ndarray, faces: list[dict[str, Any]],
@@ -32,6 +42,9 @@ def annotate(image: np.ndarray, faces: list[dict[str, Any]],
     colours, edge/web/palette.py, which are light enough for dark text)."""
     for f in faces:
         x, y, w, h = f["box"]
+        if f.get("emotion") is None:   # too small to read: a thin grey box, no label
+            cv2.rectangle(image, (x, y), (x + w, y + h), (160, 160, 160), 1)
+            continue
         colour = (colours or {}).get(f["emotion"], (0, 200, 0))
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
         label = f"{f['emotion']} {max(f['scores'].values()):.2f}"
