@@ -328,6 +328,14 @@ step_pip() {
 	CHANGED=1
 }
 
+# The face-detector model files that edge/detectors/registry.py lists, one a line; read
+# with any Python 3 without importing edge (the registry module needs nothing else).
+detector_models() { # python
+	"$1" -c 'import runpy, sys; print("\n".join(runpy.run_path(sys.argv[1])["model_files"]()))' \
+		"$SRC/edge/detectors/registry.py" ||
+		die "could not read the detector models' list from edge/detectors/registry.py"
+}
+
 step_models() {
 	local name path wrote=0
 	install -d -m 0755 "$MODELS"
@@ -335,12 +343,16 @@ step_models() {
 		[[ -f $SRC/models/$name ]] || die "models/$name is missing from $SRC: clone the repository again"
 		if copy_if_changed "$SRC/models/$name" "$MODELS/$name" 0644; then wrote=1; fi
 	done
-	# Face models already fetched into this checkout (--local) are copied, not downloaded again.
-	for path in "$SRC"/models/face_detection_*.tflite; do
-		[[ -f $path ]] || continue
-		if copy_if_changed "$path" "$MODELS/${path##*/}" 0644; then wrote=1; fi
+	# Face models already fetched into this checkout (--local) are copied, not downloaded
+	# again; which files a detector needs is edge/detectors/registry.py's to say.
+	local missing=0 names
+	names=$(detector_models "$SYSTEM_PYTHON") || exit 1
+	for name in $names; do
+		path=$SRC/models/$name
+		if [[ -f $path ]] && copy_if_changed "$path" "$MODELS/$name" 0644; then wrote=1; fi
+		[[ -f $MODELS/$name ]] || missing=1
 	done
-	if compgen -G "$MODELS/face_detection_*.tflite" >/dev/null; then
+	if ((!missing)); then
 		if ((wrote)); then step "models" "updated ($MODELS)"; else step "models" "nothing to do"; fi
 	else
 		step "models" "fetching the face-detector models into $MODELS"
@@ -387,7 +399,7 @@ step_config() {
 # drop-in that opens just that, computed from the config by systemd/network_dropin.py.
 step_network() {
 	local want tmp
-	want=$("$SYSTEM_PYTHON" "$SRC/systemd/network_dropin.py" "$ETC/config.toml") ||
+	want=$(PYTHONPATH="$SRC" "$(edge_python)" "$SRC/systemd/network_dropin.py" "$ETC/config.toml") ||
 		die "could not read $ETC/config.toml to decide the service's network access (see above)"
 	if [[ -z $want ]]; then
 		if [[ -f $DROPIN ]]; then
@@ -414,15 +426,18 @@ step_network() {
 	rm -f "$tmp"
 }
 
-# config_get SECTION KEY DEFAULT: one value of the installed config.
+# The python that runs the program itself: the venv's once step_pip made it; with --root
+# (nothing is installed there) $EMOTION_EDGE_PYTHON, a python that has the device's packages.
+edge_python() {
+	if [[ -x $VENV/bin/python ]]; then echo "$VENV/bin/python"; else echo "${EMOTION_EDGE_PYTHON:-$SYSTEM_PYTHON}"; fi
+}
+
+# config_get SECTION.KEY ...: the installed config's values, one a line, as the program
+# reads them (the default where the file leaves a key out): emotion-edge config --get.
 config_get() {
-	"$SYSTEM_PYTHON" -c 'import sys, tomllib
-try:
-    d = tomllib.load(open(sys.argv[1], "rb"))
-except FileNotFoundError:
-    d = {}
-v = d.get(sys.argv[2], {}).get(sys.argv[3], sys.argv[4])
-print(str(v).lower() if isinstance(v, bool) else v)' "$ETC/config.toml" "$1" "$2" "$3"
+	local conf=()
+	[[ -f $ETC/config.toml ]] && conf=(--config "$ETC/config.toml")
+	PYTHONPATH="$SRC" "$(edge_python)" -m edge config "${conf[@]}" --get "$@"
 }
 
 # config_set_web KEY VALUE: set a [web] key (a quoted string) in the installed config.
@@ -464,12 +479,14 @@ step_web_tls() {
 		make_tls_pair "$cert" "$key"
 		step "web tls" "made a self-signed certificate: $cert (key: $key)"
 	fi
-	if [[ $(config_get web tls_cert "") == "${cert#"$ROOT"}" && $(config_get web tls_key "") == "${key#"$ROOT"}" ]]; then
+	local now=()
+	mapfile -t now < <(config_get web.tls_cert web.tls_key)
+	if [[ ${now[0]-} == "${cert#"$ROOT"}" && ${now[1]-} == "${key#"$ROOT"}" ]]; then
 		return
 	fi
 	config_set_web tls_cert "${cert#"$ROOT"}"
 	config_set_web tls_key "${key#"$ROOT"}"
-	[[ $(config_get web tls_cert "") == "${cert#"$ROOT"}" ]] ||
+	[[ $(config_get web.tls_cert) == "${cert#"$ROOT"}" ]] ||
 		die "could not set [web] tls_cert in $ETC/config.toml: set tls_cert and tls_key yourself"
 	step "web tls" "set [web] tls_cert and tls_key in $ETC/config.toml"
 	CHANGED=1
@@ -477,17 +494,17 @@ step_web_tls() {
 
 # --kiosk, part 1 (before the service starts): the page must be on.
 step_kiosk_config() {
-	if [[ $(config_get web enabled false) == true ]]; then
+	if [[ $(config_get web.enabled) == true ]]; then
 		step "kiosk" "nothing to do: [web] enabled = true in $ETC/config.toml"
 		return
 	fi
 	if grep -q '^\[web\]' "$ETC/config.toml"; then
 		sed -i -E '/^\[web\]/,/^\[/{s/^#? *enabled *= *false *$/enabled = true/}' "$ETC/config.toml"
-		[[ $(config_get web enabled false) == true ]] || sed -i '/^\[web\]/a enabled = true' "$ETC/config.toml"
+		[[ $(config_get web.enabled) == true ]] || sed -i '/^\[web\]/a enabled = true' "$ETC/config.toml"
 	else
 		printf '\n[web]\nenabled = true\n' >>"$ETC/config.toml"
 	fi
-	[[ $(config_get web enabled false) == true ]] ||
+	[[ $(config_get web.enabled) == true ]] ||
 		die "could not turn on [web] in $ETC/config.toml: set enabled = true in its [web] section, then run sudo ./install.sh --kiosk again"
 	step "kiosk" "turned on the web page: [web] enabled = true in $ETC/config.toml"
 	CHANGED=1
@@ -505,7 +522,7 @@ kiosk_user() {
 # choice) needs a CJK font: the page loads none from the internet.
 kiosk_fonts() {
 	local lang
-	lang=$(config_get web language "")
+	lang=$(config_get web.language)
 	if [[ $lang != zh-CN && ! ($lang == "" && ${LANG:-} == zh*) ]]; then return 0; fi
 	if [[ -z $ROOT ]] && fc-list :lang=zh family 2>/dev/null | grep -q .; then
 		step "kiosk fonts" "nothing to do (a Chinese font is installed)"
@@ -524,7 +541,7 @@ step_kiosk() {
 	user=$(kiosk_user)
 	home="$ROOT$( (getent passwd "$user" 2>/dev/null || true) | cut -d: -f6)"
 	[[ $home != "$ROOT" ]] || home="$ROOT/home/$user"
-	port=$(config_get web port 8080)
+	port=$(config_get web.port)
 	if command -v chromium-browser >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1; then
 		step "kiosk browser" "nothing to do (Chromium is installed)"
 	else
@@ -662,10 +679,11 @@ system_install() {
 	step_unit
 	step_service
 	if ((KIOSK)); then step_kiosk; fi
-	if [[ $(config_get web enabled false) == true ]]; then
-		local scheme=http
-		[[ -n $(config_get web tls_cert "") ]] && scheme=https
-		say "Web page:              $scheme://127.0.0.1:$(config_get web port 8080)/ (on this Pi)"
+	local web=() scheme=http
+	mapfile -t web < <(config_get web.enabled web.tls_cert web.port)
+	if [[ ${web[0]-} == true ]]; then
+		[[ -n ${web[1]-} ]] && scheme=https
+		say "Web page:              $scheme://127.0.0.1:${web[2]-}/ (on this Pi)"
 	fi
 	say "Done. Follow it with:  journalctl -u $APP -f"
 	say "Events:                $APP tail /var/log/$APP/events.jsonl"
@@ -744,7 +762,12 @@ local_install() {
 		local_stamp_wanted "$extras" >"$stamp_file"
 	fi
 
-	if compgen -G "$SRC/models/face_detection_*.tflite" >/dev/null; then
+	local name names have=1
+	names=$(detector_models "$py") || exit 1
+	for name in $names; do
+		[[ -f $SRC/models/$name ]] || have=0
+	done
+	if ((have)); then
 		step "face models" "nothing to do"
 	else
 		step "face models" "fetching into $SRC/models"

@@ -30,9 +30,18 @@ def _detector(cfg: Config) -> str:
     import numpy as np
 
     from .detectors import create_detector
+    from .detectors.fetch_models import is_valid
+    from .detectors.registry import KINDS
     d = create_detector(cfg.detector)
     d.detect(np.zeros((240, 320, 3), np.uint8))
-    return d.name
+    files = KINDS[cfg.detector.kind].models
+    bad = [m.name for m in files if not is_valid(cfg.detector.model_dir() / m.name)]
+    if bad:  # it loads, but is not the file the registry recorded
+        raise ValueError(f"{', '.join(bad)}: sha256 differs from the recorded one; run "
+                         "`python -m edge.detectors.fetch_models` again")
+    licences = sorted({m.licence for m in files})
+    return d.name + (f" ({len(files)} model file(s), sha256 ok, {', '.join(licences)})"
+                     if files else "")
 
 
 def _log_dir(cfg: Config) -> str:

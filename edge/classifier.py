@@ -299,6 +299,12 @@ class ClassifierConfig:
         "doc": "also classify the mirrored face and average (about 2x the cost, a little steadier)"})
     threads: int = field(default=1, metadata={"doc": "LiteRT threads for the classifier",
         "range": "1..64"})
+    min_readable: int = field(default=27, metadata={
+        "doc": "smallest face side in pixels whose emotion is read; a smaller face is "
+               "tracked and counted but 'too small to read' (no emotion). 27: below a "
+               "32 px crop (27 px face + margin) the shipped model loses more than 5 points "
+               "of FER+ accuracy (bench/results/small_faces.md: 24 px -8.8, 32 px -2.6)",
+        "range": ">= 0", "unit": "pixels"})
 
     def __post_init__(self):
         check(self)   # the ranges and choices in the fields' metadata

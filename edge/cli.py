@@ -24,7 +24,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (default: "
                    "$CONFIGURATION_DIRECTORY/config.toml if present, else built-in defaults)")
     p.add_argument("--model", help="int8 .tflite emotion model (sidecar .json beside it)")
-    p.add_argument("--detector", help="haar, blazeface-short or blazeface-full")
+    from .detectors.registry import KINDS
+    p.add_argument("--detector", help=f"face detector: {', '.join(KINDS)} "
+                   f"(default {next(iter(KINDS))}; `emotion-edge config` says what each finds)")
 
 
 def _overrides(args) -> dict:
@@ -106,6 +108,10 @@ def cmd_classify(args) -> int:
     detector = create_detector(cfg.detector)
     paths = image_files(args.images)
     out = AnnotateDir(args.annotate, paths) if args.annotate else None
+    if out is not None:   # the LED colours' hues, light enough for the labels' dark text
+        from .photo import bgr_colours
+        from .web.palette import screen_colours
+        screen_bgr = bgr_colours(screen_colours(cfg.gpio.colours))
     status = 0
     for path in paths:
         try:
@@ -122,7 +128,7 @@ def cmd_classify(args) -> int:
                              for f in faces) or "no faces"
             print(f"{display(str(path))}: {desc}")
         if out is not None:
-            annotate(image, faces)
+            annotate(image, faces, screen_bgr)
             out.write(path, image)
     return status
 

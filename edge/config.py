@@ -185,6 +185,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{where}: invalid value")
     if hint is Any:
         return value
+    if dataclasses.is_dataclass(hint):  # a sub-section, e.g. [detector.far]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a [sub-section] or table, got {value!r}")
+        return _build(hint, value, where.replace("] ", ".", 1) + "]")
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -234,16 +238,23 @@ def reference() -> str:
              "# default shown here. Check a file with: emotion-edge config --validate FILE",
              ""]
     for section, cls in SECTIONS.items():
-        lines.append(f"[{section}]")
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else \
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-            doc = f.metadata.get("doc", "")
-            lines += ["# " + line for line in textwrap.wrap(doc, 86)]
-            lines.append(f"{f.name} = {_toml(default)}" if default is not None
-                         else f"# {f.name} = (unset)")
-        lines.append("")
+        lines += _reference_section(section, cls)
     return "\n".join(lines)
+
+
+def _reference_section(name: str, cls: type) -> list[str]:
+    lines, subs = [f"[{name}]"], []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else \
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        doc = f.metadata.get("doc", "")
+        if dataclasses.is_dataclass(default):   # sub-sections follow their section's keys
+            subs += _reference_section(f"{name}.{f.name}", type(default))
+            continue
+        lines += ["# " + line for line in textwrap.wrap(doc, 86)]
+        lines.append(f"{f.name} = {_toml(default)}" if default is not None
+                     else f"# {f.name} = (unset)")
+    return lines + [""] + subs
 
 
 def config_value(cfg: Config, key: str) -> str:

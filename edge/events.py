@@ -58,6 +58,14 @@ class TrackedFace:
     scores: np.ndarray      # smoothed probabilities, in the model's label order
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadFace:
+    """A face found and tracked but too small to read ([classifier] min_readable): it
+    counts as a face in view and gets no emotion."""
+    track_id: int
+    box: Box
+
+
 @dataclass(slots=True)
 class FrameResult:
     index: int
@@ -69,3 +77,5 @@ class FrameResult:
     # The BGR picture, read-only and valid only during ``Sink.update``: the source may reuse
     # its buffer for the next frame, so a sink copies (or downscales) what it keeps.
     image: np.ndarray | None = None
+    # Faces in view too small to read (not in ``faces``, not in ``dominant``).
+    unread: Sequence[UnreadFace] = ()

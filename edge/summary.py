@@ -1,13 +1,18 @@
 """Per-interval room summary: faces seen, each emotion's share of face-time, the dominant one.
 
+Faces too small to read count as faces seen but not in the shares; ``faces_unread`` says how
+many of the interval's faces were never read in it.
+
 Time without video (the source down) is not face-time: ``idle`` moves the clock on and counts
 it as ``no_video_s``, so summaries keep their interval through an outage.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from .events import Event, TrackedFace
+from .events import Event, TrackedFace, UnreadFace
 
 
 class Summary:
@@ -22,10 +27,12 @@ class Summary:
     def _reset(self) -> None:
         self.face_time = np.zeros(len(self.labels))  # seconds of face-time per emotion
         self.tracks: set[int] = set()
+        self.read: set[int] = set()
         self.frames = 0
         self.no_video_s = 0.0
 
-    def add(self, t: float, faces: list[TrackedFace]) -> Event | None:
+    def add(self, t: float, faces: list[TrackedFace],
+            unread: Sequence[UnreadFace] = ()) -> Event | None:
         """Account one frame; returns a summary event when an interval is complete."""
         if self._start is None:
             self._start = self._last = t
@@ -35,6 +42,8 @@ class Summary:
         for f in faces:
             self.face_time[self._index[f.emotion]] += dt
             self.tracks.add(f.track_id)
+            self.read.add(f.track_id)
+        self.tracks.update(f.track_id for f in unread)
         if t - self._start >= self.interval:
             return self.flush(t)
         return None
@@ -60,6 +69,7 @@ class Summary:
         dominant = self.labels[int(self.face_time.argmax())] if total > 0 else None
         ev = Event("summary", t, emotion=dominant, extra={
             "interval_s": round(span, 1), "faces_seen": len(self.tracks),
+            "faces_unread": len(self.tracks - self.read),
             "emotion_share": share, "dominant": dominant, "frames": self.frames,
             "fps": round(self.frames / span, 1),
             **({"no_video_s": round(min(self.no_video_s, span), 1)} if self.no_video_s else {})})

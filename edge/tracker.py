@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .events import Box, Event, TrackedFace
+from .events import Box, Event, TrackedFace, UnreadFace
 from .settings import check
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Track:
     candidate: str | None = None
     candidate_frames: int = 0
     announced: bool = False          # face_appeared sent
+    readable: bool = True            # large enough to read at the latest detector run
 
     def int_box(self) -> Box:
         x, y, w, h = self.box
@@ -203,10 +204,15 @@ class Tracker:
         a = self.cfg.smoothing
         events: list[Event] = []
         for t, p in zip(tracks, probs):
+            t.readable = True
             t.probs = p.copy() if t.probs is None else t.probs * (1 - a) + p * a
             top = self.labels[int(t.probs.argmax())]
             if t.emotion is None:
                 t.emotion = top
+                if t.announced:   # it appeared too small to read: now it is read
+                    events.append(Event("emotion_changed", now, t.id, top,
+                                        float(t.probs.max()), t.int_box(),
+                                        extra={"previous": None}))
             elif top != t.emotion:
                 if top == t.candidate:
                     t.candidate_frames += 1
@@ -225,10 +231,27 @@ class Tracker:
                                     float(t.probs[self.labels.index(t.emotion)]), t.int_box()))
         return events
 
+    def unread(self, tracks: list[Track], now: float) -> list[Event]:
+        """Faces found but too small to read: counted, never given an emotion. A new one
+        appears with ``"readable": false`` and no emotion (docs/log-format.md)."""
+        events: list[Event] = []
+        for t in tracks:
+            t.readable = False
+            if not t.announced:
+                t.announced = True
+                events.append(Event("face_appeared", now, t.id, box=t.int_box(),
+                                    extra={"readable": False}))
+        return events
+
     def faces(self, tracks: list[Track]) -> list[TrackedFace]:
+        """The read faces among ``tracks`` (too small to read: ``unread_faces``)."""
         return [TrackedFace(t.id, t.int_box(), t.emotion,
                             float(t.probs[self.labels.index(t.emotion)]), t.probs)
-                for t in tracks if t.probs is not None]
+                for t in tracks if t.probs is not None and t.readable]
+
+    @staticmethod
+    def unread_faces(tracks: list[Track]) -> list[UnreadFace]:
+        return [UnreadFace(t.id, t.int_box()) for t in tracks if not t.readable]
 
     def close(self, now: float) -> list[Event]:
         """Every announced track leaves (shutdown)."""

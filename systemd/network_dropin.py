@@ -9,15 +9,19 @@ the local network (any other bind: the private address ranges a school or shop L
 With ``[mqtt] enabled`` the broker must be: its address, or for a host name what it
 resolves to now and the DNS servers in /etc/resolv.conf (run install.sh again when the
 broker's address changes).
-Prints nothing when the config needs no network. Standard library only: install.sh runs
-it with the system's python3, before (or without) the venv.
+Prints nothing when the config needs no network. It reads the config as the program does
+(``edge.config.load``: the same defaults and checks, the same loopback test as the page), so
+install.sh runs it with the venv's python, with the source on PYTHONPATH.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
 import sys
-import tomllib
+from pathlib import Path
+
+from edge.config import ConfigError, load
+from edge.web.config import is_loopback
 
 HEADER = """\
 # Written by install.sh from {config} (network_dropin.py): the network the configured
@@ -31,20 +35,15 @@ IPAddressDeny=any
 LAN = "10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 fc00::/7 fe80::/10"
 
 
-def web_allow(web: dict) -> list[str]:
-    if not web.get("enabled", False):
+def web_allow(web) -> list[str]:
+    if not web.enabled:
         return []
-    bind = str(web.get("bind", "127.0.0.1"))
-    try:
-        loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
-    except ValueError:
-        loopback = False
-    return ["localhost"] if loopback else ["localhost", LAN]
+    return ["localhost"] if is_loopback(web.bind) else ["localhost", LAN]
 
 
-def mqtt_allow(mqtt: dict, resolv: str = "/etc/resolv.conf") -> list[str]:
-    host = str(mqtt.get("host", "")).strip()
-    if not mqtt.get("enabled", False) or not host:
+def mqtt_allow(mqtt, resolv: str = "/etc/resolv.conf") -> list[str]:
+    host = mqtt.host.strip()
+    if not mqtt.enabled or not host:
         return []
     try:
         return [str(ipaddress.ip_address(host))]
@@ -63,8 +62,8 @@ def mqtt_allow(mqtt: dict, resolv: str = "/etc/resolv.conf") -> list[str]:
     return found + dns
 
 
-def dropin(config: dict, path: str) -> str:
-    allow = web_allow(config.get("web", {})) + mqtt_allow(config.get("mqtt", {}))
+def dropin(config, path: str) -> str:
+    allow = web_allow(config.web) + mqtt_allow(config.mqtt)
     if not allow:
         return ""
     lines = [f"IPAddressAllow={a}" for a in dict.fromkeys(allow)]
@@ -76,12 +75,9 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     try:
-        with open(argv[1], "rb") as f:
-            config = tomllib.load(f)
-    except FileNotFoundError:
-        config = {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        print(f"network_dropin.py: {argv[1]}: {exc}", file=sys.stderr)
+        config = load(argv[1] if Path(argv[1]).exists() else None)
+    except ConfigError as exc:
+        print(f"network_dropin.py: {exc}", file=sys.stderr)
         return 2
     try:
         sys.stdout.write(dropin(config, argv[1]))

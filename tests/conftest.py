@@ -108,10 +108,13 @@ KIND_OF_FILE = {
     "test_sink_interface.py": "pipeline",
     "test_sources.py": "pipeline",
     "test_track_identity.py": "pipeline",
+    "test_classroom.py": "pipeline",
+    "test_detector_registry.py": "pipeline",
     "test_web_signin.py": "pipeline",
     "test_memory_bombs.py": "pipeline",
     "test_web_connections.py": "pipeline",
     "test_web.py": "browser",
+    "test_classroom_page.py": "browser",
     "test_kiosk.py": "browser",
     "test_web_records.py": "browser",
     "test_web_origin.py": "browser",
@@ -135,6 +138,10 @@ SLOW_KINDS = {"browser", "broker", "install", "host"}
 SLOW = {
     "test_memory_bombs.py",          # monitors under memory and descriptor limits
     "test_web_connections.py",
+    "test_reliability.py",           # the daemon through outages, watchdogs, full disks
+    "test_track_identity.py",        # every clip under noise, decode and dropped frames
+    "test_faults_sources.py",        # a monitor process per broken source
+    "test_classroom.py",             # the classroom video and mosaics through the pipeline
     "test_faults_cli.py::test_options_before_and_after_positional_arguments",
     "test_faults_images.py::test_a_huge_png_is_decoded_in_gray_and_fitted",
     "test_faults_images.py::test_classify_a_folder_of_odd_pictures",

@@ -83,8 +83,9 @@ def first_seen(values: list[int]) -> list[int]:
 
 def check_state(p: dict) -> None:
     """docs/mqtt.md, "State"."""
-    assert set(p) == {"v", "seq", "ts", "device", "room", "faces", "dominant", "emotion_share",
-                      "fps", "interval_s", "frames", "dropped"}, p
+    assert set(p) == {"v", "seq", "ts", "device", "room", "faces", "faces_unread", "dominant",
+                      "emotion_share", "fps", "interval_s", "frames", "dropped"}, p
+    assert isinstance(p["faces_unread"], int) and 0 <= p["faces_unread"] <= p["faces"]
     assert p["v"] == 1 and isinstance(p["seq"], int) and p["seq"] >= 1
     assert ISO.match(p["ts"]) and p["device"] == "room-12" and p["room"] == "Room 12"
     assert isinstance(p["faces"], int) and p["faces"] >= 0

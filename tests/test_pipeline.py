@@ -166,10 +166,11 @@ def test_led_pins_follow_the_logged_emotions(tmp_path, videos):
 
 class UnpluggedCamera(OpenCVSource):
     """A real video that behaves like a USB camera pulled out twice and plugged back in.
-    Like a camera it delivers frames at its frame rate, however fast they are taken."""
+    Every frame is delivered (no real-time pacing), so the counts do not depend on how
+    busy the machine is."""
 
     def __init__(self, path: Path, fail_at: set[int]):
-        super().__init__(str(path), realtime=True)
+        super().__init__(str(path), realtime=False)
         self.live, self.fail_at, self.reads, self.opens = True, fail_at, 0, 0
 
     def open(self):
@@ -192,7 +193,9 @@ class UnpluggedCamera(OpenCVSource):
 
 
 def test_source_that_fails_and_recovers_loses_no_log_lines(tmp_path, videos):
-    cfg = make_config(tmp_path, videos / "pyfeat_single_face.mp4")
+    # read in the frame loop: a capture thread would drop a live source's frames when the
+    # loop falls behind, and the frame count would depend on the machine's load
+    cfg = make_config(tmp_path, videos / "pyfeat_single_face.mp4", source={"read_ahead": 0})
     source = UnpluggedCamera(videos / "pyfeat_single_face.mp4", fail_at={20, 40})
     monitor = Monitor(cfg, source=source)
     monitor.source.backoff0 = 0.01
@@ -259,10 +262,10 @@ def test_signal_flushes_the_log_and_exits_0(tmp_path, videos, sig):
     else:
         proc.kill()
         pytest.fail("no face appeared in the log within 60 s")
-    t = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - t < 1.5, "shutdown took too long"
+    # Prompt, but not timed here (a busy machine is slow): the bound only catches a hang;
+    # how long a stop takes is measured by bench/system/systemd_vm.py (the Stop row).
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records[-1]["event"] == "stopped"

@@ -3,6 +3,7 @@ unit's systemd-analyze exposure with it), and install.sh --kiosk / --uninstall, 
 a --root folder (every system-changing command is printed, not run)."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +21,8 @@ def dropin_for(tmp_path, toml: str) -> str:
     conf = tmp_path / "config.toml"
     conf.write_text(toml)
     return subprocess.run([sys.executable, str(ROOT / "systemd/network_dropin.py"), str(conf)],
-                          capture_output=True, text=True, check=True).stdout
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
 
 
 def test_no_output_needs_no_network(tmp_path):

@@ -1,20 +1,27 @@
 """Face detectors: section ``[detector]`` of the config, and the factory that builds one.
 
-Kinds:
+The kinds, their model files and factories are in ``registry.py`` (one table that install.sh,
+fetch_models, ``check``, the web page and the CLI read):
 
-- ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
+- ``blazeface-multiscale`` (default): full range on the whole frame for close-ups, plus
+  short range on a larger picture every few runs for a classroom's faces down to 24 px
+  (``multiscale.py``, section ``[detector.far]``).
+- ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces larger than
+  ~1/12 of the frame.
 - ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
-- ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces up to ~5 m.
+- ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
 
 Why the defaults (measured with ``bench/detectors.py`` on shared/data: 22 scenes with 23
-faces, 8 videos; table in bench/results/detectors.md):
+faces, 8 videos, bench/results/detectors.md; and ``bench/classroom.py`` on mosaics of
+those faces at 24-96 px, bench/results/classroom.md):
 
-- ``kind = "blazeface-full"``: the only detector that finds all 23 scene faces (profile,
-  tilted, cut-off, small and group faces included) and the small walking faces in the
-  videos, at ~8 ms CPU per frame on the host. Short range is 2x faster but misses faces
-  smaller than ~1/8 of the frame (0 of 3 walking faces, 15/23 scenes): a classroom or
-  kiosk camera sees people 1-4 m away. Haar finds 17/23, misses turned heads (5/56 frames
-  of the two-person head-pose video) and costs 13-100 ms CPU.
+- ``kind = "blazeface-multiscale"``: full range alone finds all 23 scene faces (profile,
+  tilted, cut-off, small and group faces included) at ~8 ms CPU per frame, but sees the
+  whole frame at 192x192, where a classroom's 40 px face of a 1280 px frame is 6 px: it
+  finds none of 30 such faces. The far pass finds them (multiscale.py says why it beat a
+  tiled pass and Haar). Short range alone is 2x faster but misses faces smaller than ~1/8
+  of the frame (0 of 3 walking faces, 15/23 scenes). Haar finds 17/23, misses turned heads
+  (5/56 frames of the two-person head-pose video) and costs 13-100 ms CPU.
 - ``min_score = 0.65``: full range at 0.5 fires on the cartoon (71 detections on 192
   cartoon frames), 0.6 still 16; 0.65 leaves 5 (3 of 95 frames of pyfeat_no_face.mp4) with
   scene recall 23/23 and 97% of face frames found; 0.75 silences the cartoon but loses a
@@ -24,8 +31,11 @@ faces, 8 videos; table in bench/results/detectors.md):
   scores 0.66; with 0.65 as the only threshold that one frame split her into two faces. Scores
   from 0.5 keep tracks going (tests/test_track_identity.py: every clip keeps its count
   under noise and score jitter) and start none, so the cartoon stays no face.
-- ``min_face = 32``: removes only false detections on these data (an 11 px "face" on
-  the cartoon scene) and faces below ~32 px are too blurred for the 48x48 emotion model.
+- ``min_face = 20``: a classroom's far faces are counted from 20 px (the far pass sees
+  a 20 px face as 13 px of its input, where it still finds some); it still removes the 11 px
+  "face" on the cartoon scene. Faces of 20-26 px are counted but too small to read:
+  ``[classifier] min_readable = 27`` (bench/results/small_faces.md: the model loses 8.8
+  points of FER+ accuracy on a 24 px crop, 2.7 on a 32 px one, i.e. a 27 px face).
 """
 from __future__ import annotations
 
@@ -35,10 +45,12 @@ from pathlib import Path
 from ..paths import models_dir
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
+from .far import FarConfig
+from .registry import KINDS as _REGISTRY
 from .roi import WHOLE_FRAME, check_roi
 from ..settings import check
 
-KINDS = ("haar", "blazeface-short", "blazeface-full")
+KINDS = tuple(_REGISTRY)
 
 __all__ = ["KINDS", "Detection", "DetectorConfig", "DetectorModelError", "FaceDetector",
            "create_detector", "default_models_dir"]
@@ -52,9 +64,9 @@ def default_models_dir() -> Path:
 @dataclass
 class DetectorConfig:
     """Section ``[detector]``."""
-    kind: str = field(default="blazeface-full", metadata={
-        "doc": "face detector: blazeface-full (default, best recall), blazeface-short "
-               "(faster, faces within ~2 m) or haar (frontal only, no model files)",
+    kind: str = field(default="blazeface-multiscale", metadata={
+        "doc": "face detector: " + "; ".join(f"{k.name}: {k.doc}"
+                                             for k in _REGISTRY.values()),
         "choices": KINDS})
     min_score: float = field(default=0.65, metadata={
         "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)",
@@ -63,9 +75,9 @@ class DetectorConfig:
         "doc": "BlazeFace: a face scored between this and min_score may continue a face "
                "already tracked, never start one, so a track survives a borderline frame "
                "(a hand over the face, another decoder); min_score turns this off"})
-    min_face: int = field(default=32, metadata={
-        "doc": "smallest face side in pixels to report; smaller faces are too blurred to "
-               "classify",
+    min_face: int = field(default=20, metadata={
+        "doc": "smallest face side in pixels to report (and count); the far pass finds few "
+               "faces below it, and none of them could be read ([classifier] min_readable)",
         "range": ">= 0", "unit": "pixels"})
     roi: tuple[float, float, float, float] = field(default=WHOLE_FRAME, metadata={
         "doc": "region to look for faces in, [x, y, w, h] as fractions of the frame"})
@@ -77,6 +89,8 @@ class DetectorConfig:
                "repo's models/ (e.g. /opt/emotion-edge/models on a Pi)"})
     threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace",
         "range": ">= 1"})
+    far: FarConfig = field(default_factory=FarConfig, metadata={
+        "doc": "the small-face pass of blazeface-multiscale"})
 
     def __post_init__(self):
         check(self)   # the ranges and choices in the fields' metadata
@@ -91,12 +105,4 @@ class DetectorConfig:
 
 def create_detector(cfg: DetectorConfig) -> FaceDetector:
     """The detector ``cfg`` asks for; DetectorModelError (one line) if its model is missing."""
-    if cfg.kind == "haar":
-        from .haar import HaarDetector
-        return HaarDetector(min_face=cfg.min_face, roi=cfg.roi)
-    from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
-    model = SHORT_RANGE if cfg.kind == "blazeface-short" else FULL_RANGE
-    return BlazeFaceDetector(model, cfg.model_dir() / model.filename, min_score=cfg.min_score,
-                             continue_score=cfg.continue_score, nms_iou=cfg.nms_iou,
-                             min_face=cfg.min_face, roi=cfg.roi,
-                             threads=cfg.threads)
+    return _REGISTRY[cfg.kind].build(cfg, cfg.model_dir())

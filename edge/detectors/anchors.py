@@ -25,7 +25,7 @@ def anchors_per_cell(num_layers_in_group: int, aspect_ratios: tuple[float, ...],
     return num_layers_in_group * (len(aspect_ratios) + extra)
 
 
-def ssd_anchor_centers(input_size: int, strides: tuple[int, ...],
+def ssd_anchor_centers(input_size: int | tuple[int, int], strides: tuple[int, ...],
                        interpolated_scale_aspect_ratio: float,
                        aspect_ratios: tuple[float, ...] = (1.0,),
                        offset: float = 0.5) -> np.ndarray:
@@ -33,7 +33,10 @@ def ssd_anchor_centers(input_size: int, strides: tuple[int, ...],
 
     Mirrors the calculator's loop: layers with the same stride are merged into one feature
     map whose cells carry all of those layers' anchors, row by row, column by column.
+    ``input_size`` is the side of a square input, or (width, height) of any other one (a
+    fully convolutional model such as short range runs at any size; see wide.py).
     """
+    width, height = (input_size, input_size) if isinstance(input_size, int) else input_size
     groups: list[tuple[int, int]] = []  # (stride, number of layers with it), in order
     for s in strides:
         if groups and groups[-1][0] == s:
@@ -43,10 +46,11 @@ def ssd_anchor_centers(input_size: int, strides: tuple[int, ...],
 
     parts = []
     for stride, n_layers in groups:
-        side = math.ceil(input_size / stride)
+        cols, rows = math.ceil(width / stride), math.ceil(height / stride)
         per_cell = anchors_per_cell(n_layers, aspect_ratios, interpolated_scale_aspect_ratio)
-        c = (np.arange(side, dtype=np.float32) + offset) / side
-        ys, xs = np.meshgrid(c, c, indexing="ij")           # row-major: y outer, x inner
+        cx = (np.arange(cols, dtype=np.float32) + offset) / cols
+        cy = (np.arange(rows, dtype=np.float32) + offset) / rows
+        ys, xs = np.meshgrid(cy, cx, indexing="ij")         # row-major: y outer, x inner
         cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
         parts.append(np.repeat(cells, per_cell, axis=0))
     return np.ascontiguousarray(np.concatenate(parts).astype(np.float32))

@@ -1,6 +1,9 @@
-"""Fetch the two BlazeFace models out of the ``mediapipe==0.10.14`` wheel.
+"""Fetch the face-detector models that registry.py lists (today the two BlazeFace models,
+out of the ``mediapipe==0.10.14`` wheel).
 
-    python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE] [--verify]
+    python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE] [--verify] [--list]
+
+``--list`` prints the model files' names, one a line (install.sh copies and checks those).
 
 The device never installs mediapipe: we only need two small .tflite files that ship inside
 its wheel. ``pip download --no-deps`` fetches the wheel from PyPI (the only place we may
@@ -29,22 +32,21 @@ from pathlib import Path
 
 from .. import litert
 from ..errors import EmotionEdgeError, one_line
+from .registry import model_files
 
 MEDIAPIPE_VERSION = "0.10.14"
 # One fixed wheel (see the module docstring): these four pin it exactly.
 WHEEL_PLATFORM = "manylinux_2_17_x86_64"
 WHEEL_PYTHON = "3.11"
 WHEEL_ABI = "cp311"
-MEMBER_DIR = "mediapipe/modules/face_detection/"
-
-# sha256 recorded from our first fetch; they equal the hashes MediaPipe itself pins for
-# these assets in its Bazel workspace, so a mismatch means a damaged or different file.
-MODELS: dict[str, str] = {
-    "face_detection_short_range.tflite":
-        "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-    "face_detection_full_range_sparse.tflite":
-        "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
-}
+# Every detector model file, name -> sha256 (registry.py; recorded from our first fetch,
+# equal to the hashes MediaPipe itself pins for these assets in its Bazel workspace, so a
+# mismatch means a damaged or different file).
+MODELS: dict[str, str] = {name: m.sha256 for name, m in model_files().items()}
+_FILES = model_files()
+if {m.package for m in _FILES.values()} != {f"mediapipe=={MEDIAPIPE_VERSION}"}:
+    raise RuntimeError("registry.py lists a model from another wheel: teach fetch_models "
+                       "to download it")
 
 DEFAULT_DEST = Path(__file__).resolve().parents[2] / "models"
 
@@ -119,10 +121,11 @@ def extract(wheel: Path, dest: Path, names: list[str]) -> None:
     try:
         with zipfile.ZipFile(wheel) as zf:
             for name in names:
+                member = _FILES[name].member
                 try:
-                    data = zf.read(MEMBER_DIR + name)
+                    data = zf.read(member)
                 except KeyError:
-                    raise FetchError(f"{wheel.name} has no {MEMBER_DIR + name}") from None
+                    raise FetchError(f"{wheel.name} has no {member}") from None
                 tmp = dest / (name + ".part")
                 tmp.write_bytes(data)
                 os.replace(tmp, dest / name)
@@ -135,7 +138,7 @@ def fetch(dest: Path = DEFAULT_DEST, wheel: Path | None = None, log=print) -> li
     dest.mkdir(parents=True, exist_ok=True)
     missing = [n for n in MODELS if not is_valid(dest / n)]
     if not missing:
-        log(f"BlazeFace models already present and verified in {dest}; nothing to do.")
+        log(f"Face-detector models already present and verified in {dest}; nothing to do.")
         return [dest / n for n in MODELS]
 
     if wheel is not None:
@@ -169,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="use this already-downloaded mediapipe wheel instead of pip download")
     ap.add_argument("--verify", action="store_true",
                     help="then load every .tflite in DEST with LiteRT and run one inference")
+    ap.add_argument("--list", action="store_true",
+                    help="only print the detector model files' names, one a line")
     args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(MODELS))
+        return 0
     try:
         fetch(args.dest, args.wheel)
         if args.verify:

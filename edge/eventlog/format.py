@@ -14,9 +14,11 @@ from .schema import EventKind
 
 _BASE_KEYS = {"v", "ts", "event", "track", "emotion", "score", "box"}
 _USED_EXTRA = {
+    EventKind.FACE_APPEARED: {"readable"},
     EventKind.FACE_LEFT: {"duration_s"},
     EventKind.EMOTION_CHANGED: {"previous"},
-    EventKind.SUMMARY: {"interval_s", "faces_seen", "emotion_share", "dominant", "frames", "fps"},
+    EventKind.SUMMARY: {"interval_s", "faces_seen", "faces_unread", "emotion_share", "dominant",
+                        "frames", "fps"},
 }
 
 
@@ -46,9 +48,11 @@ def format_record(rec: dict[str, Any]) -> str:
     emotion = rec.get("emotion", "?")
     score = f" {_num(rec['score'], '.2f')}" if "score" in rec else ""
     if kind == EventKind.FACE_APPEARED:
-        text = f"{who} appeared  {emotion}{score}"
+        text = f"{who} appeared  " + (f"{emotion}{score}" if rec.get("readable", True)
+                                      else "too small to read")
     elif kind == EventKind.EMOTION_CHANGED:
-        text = f"{who} {rec.get('previous', '?')} -> {emotion}{score}"
+        before = rec.get("previous", "?")
+        text = f"{who} {'too small to read' if before is None else before} -> {emotion}{score}"
     elif kind == EventKind.FACE_LEFT:
         text = f"{who} left after {_num(rec.get('duration_s'), '.1f')} s"
     elif kind == EventKind.MICRO_EXPRESSION:
@@ -56,6 +60,8 @@ def format_record(rec: dict[str, Any]) -> str:
     elif kind == EventKind.SUMMARY:
         share = rec.get("emotion_share") or {}
         seen = count_faces(rec.get("faces_seen", "?"))
+        if rec.get("faces_unread"):
+            seen += f" ({rec['faces_unread']} too small to read)"
         parts = [f"summary {_num(rec.get('interval_s'), 'g')} s: {seen}"]
         if isinstance(share, dict):
             parts += [f"{k} {_num(v, '.0%')}" for k, v in

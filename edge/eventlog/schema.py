@@ -70,8 +70,11 @@ def _is_str(v: Any) -> bool:
 # The fields this reader uses, and what each must be (docs/log-format.md); others pass.
 _FIELDS: dict[str, Callable[[Any], bool]] = {
     "ts": _is_ts, "event": _is_str, "track": _is_int, "emotion": _is_str,
-    "score": _is_num, "previous": _is_str, "duration_s": _is_num, "interval_s": _is_num,
-    "faces_seen": _is_int, "frames": _is_int, "fps": _is_num, "gap_s": _is_num,
+    "score": _is_num, "duration_s": _is_num, "interval_s": _is_num,
+    # previous null: the face was too small to read until then
+    "previous": lambda v: v is None or isinstance(v, str),
+    "faces_seen": _is_int, "faces_unread": _is_int, "frames": _is_int, "fps": _is_num,
+    "gap_s": _is_num, "readable": lambda v: isinstance(v, bool),
     "dominant": lambda v: v is None or isinstance(v, str),
     "box": lambda v: isinstance(v, list) and len(v) == 4 and all(map(_is_num, v)),
     "emotion_share": lambda v: isinstance(v, dict) and all(map(_is_num, v.values())),

@@ -81,6 +81,7 @@ def state_payload(summary: Event, seq: int, device: str, room: str, dropped: int
     x = summary.extra
     return dumps({"v": PAYLOAD_VERSION, "seq": seq, "ts": iso_utc(summary.time),
                   "device": device, "room": room, "faces": x.get("faces_seen", 0),
+                  "faces_unread": x.get("faces_unread", 0),
                   "dominant": x.get("dominant"), "emotion_share": x.get("emotion_share", {}),
                   "fps": x.get("fps"), "interval_s": x.get("interval_s"),
                   "frames": x.get("frames"), "dropped": dropped})

@@ -146,9 +146,8 @@ class MqttSink(Sink):
 
     def start(self, pipeline: Pipeline) -> None:
         c = self.config
-        cfg = getattr(pipeline, "cfg", None)
-        log_dir = cfg.log.dir if cfg is not None else "logs"
-        folder = c.spool_path(log_dir)
+        log_path = getattr(pipeline, "log_path", None)     # the monitor's event log
+        folder = c.spool_path(log_path.parent if log_path is not None else "logs")
         if not c.spool_dir:
             _adopt_legacy_spool(folder)
         try:

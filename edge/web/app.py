@@ -59,7 +59,7 @@ class WebApp:
 
     def __init__(self, cfg: WebConfig, hub: LiveHub, pipeline: Pipeline):
         self.cfg, self.hub, self.pipeline = cfg, hub, pipeline
-        self.colours = dict(pipeline.colours)              # the LEDs' (the photo's boxes)
+        self.colours = dict(pipeline.colours)              # the LEDs'
         self.screen_colours = screen_colours(self.colours)  # the same hues, readable on screen
         self.log = LogFiles(pipeline.log_path.parent, pipeline.log_path.name)
         self.password = cfg.read_password()
@@ -173,7 +173,7 @@ class WebApp:
                 return error(f"the photo is larger than {self.cfg.max_upload_mb:g} MB", 413)
         try:
             result = await run_in_threadpool(self.photos.classify, bytes(body),
-                                             bgr_colours(self.colours))
+                                             bgr_colours(self.screen_colours))
         except PhotoError as exc:
             self.counters["photos_refused"] += 1
             return error(str(exc), 400)
@@ -305,7 +305,9 @@ class SecurityHeaders:
     """A strict Content-Security-Policy and friends on every response."""
 
     HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-               (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+               (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+               # no other site may embed the live picture or any answer (<img>, <script>)
+               (b"cross-origin-resource-policy", b"same-origin")]
 
     def __init__(self, app):
         self.app = app

@@ -7,13 +7,12 @@ stops answering and asyncio logs a traceback per failed accept. Here:
 
 - a connection has ``request_timeout`` seconds to send its request's headers, and again
   after each response for the next one; then it is closed;
-- at most ``max_connections`` are open at once, a quarter of them from one address, and
-  as many more may be in one burst of accepts (asyncio's backlog): never more than half
-  the descriptors the process may have. A new one past that closes the connection that
-  has waited longest for its request (of its own address when that holds its quarter,
-  else of the address that holds the most): an idle crowd cannot lock a viewer out, and
-  connections being answered (a live stream, an upload) are never the ones closed. Only
-  when all are busy is the new one closed at once;
+- at most ``max_connections`` are open at once, and as many more may be in one burst of
+  accepts (asyncio's backlog): never more than half the descriptors the process may
+  have. A new one past that closes the connection that has waited longest for its
+  request, of the address that holds the most: an idle crowd cannot lock a viewer out,
+  and connections being answered (a live stream, an upload) are never the ones closed.
+  Only when all are busy is the new one closed at once;
 - each kind of trouble is logged once a minute, with how often it happened.
 """
 from __future__ import annotations
@@ -40,35 +39,29 @@ def connection_cap(wanted: int) -> int:
 
 
 class ConnectionGuard:
-    """The open connections of one server, oldest first; shared by its protocols. One
-    address may hold a quarter of them, so a crowd from one machine cannot crowd out a
-    viewer on another."""
+    """The open connections of one server; shared by its protocols. At the cap the most
+    crowded address gives up its longest-waiting connection: a crowd from one machine
+    cannot crowd out a viewer on another. Busy connections are never closed, and below the
+    cap none is, so many tabs on one machine, or a school's NAT, work."""
 
     def __init__(self, max_connections: int, request_timeout: float):
         self.max_connections = connection_cap(max_connections)
-        self.per_address = max(4, self.max_connections // 4)
         self.request_timeout = request_timeout
         self.open: OrderedDict[GuardedH11Protocol, float] = OrderedDict()
         self.by_address: Counter[str] = Counter()
         self.closed_idle = Throttled("closed connections that sent no request in time")
-        self.evicted = Throttled(f"too many connections (at most {self.max_connections}, "
-                                 f"{self.per_address} from one address); closed the longest "
-                                 f"waiting")
-        self.refused = Throttled(f"too many busy connections (at most {self.max_connections}, "
-                                 f"{self.per_address} from one address); refused new ones")
+        self.evicted = Throttled(f"too many connections (at most {self.max_connections}); "
+                                 f"closed the longest waiting")
+        self.refused = Throttled(f"too many busy connections (at most {self.max_connections}); "
+                                 f"refused new ones")
 
     def protocol(self) -> type[GuardedH11Protocol]:
         return type("Guarded", (GuardedH11Protocol,), {"guard": self})
 
     def admit(self, conn: GuardedH11Protocol) -> bool:
-        if self.by_address[conn.address] >= self.per_address:
-            crowds = [conn.address]            # its own oldest waiting one makes room
-        elif len(self.open) >= self.max_connections:
+        if len(self.open) >= self.max_connections:
             crowds = [a for a, _ in self.by_address.most_common()]   # the most crowded first
-        else:
-            crowds = []
-        if crowds:
-            waiting = next((w for a in crowds if (w := self._oldest_waiting(a))), None)
+            waiting = next((w for a in crowds if (w := self._longest_waiting(a))), None)
             if waiting is None:
                 self.refused()
                 return False
@@ -78,8 +71,9 @@ class ConnectionGuard:
         self.by_address[conn.address] += 1
         return True
 
-    def _oldest_waiting(self, address: str) -> GuardedH11Protocol | None:
-        return next((c for c in self.open if c.waiting and c.address == address), None)
+    def _longest_waiting(self, address: str) -> GuardedH11Protocol | None:
+        waiting = [c for c in self.open if c.waiting and c.address == address]
+        return min(waiting, key=lambda c: c.waiting_since) if waiting else None
 
     def forget(self, conn: GuardedH11Protocol) -> None:
         if self.open.pop(conn, None) is not None:
@@ -94,6 +88,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._deadline = None
+        self.waiting_since = time.monotonic()
         self.address = self.client[0] if self.client else "?"
         if not self.guard.admit(self):
             transport.abort()
@@ -132,6 +127,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self.waiting_since = time.monotonic()
         if not self.transport.is_closing():
             self._arm()             # the next request's headers, in the same time
 

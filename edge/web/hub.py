@@ -47,7 +47,8 @@ class LiveHub:
                  for f in result.faces]
         msg = {"type": "frame", "i": result.index, "t": result.time, "wall": time.time(),
                "w": w, "h": h,
-               "faces": faces, "dominant": result.dominant}
+               "faces": faces, "dominant": result.dominant,
+               "unread": [{"id": f.track_id, "box": list(f.box)} for f in result.unread]}
         self.last_frame = msg
         self._send(msg)
 

@@ -76,10 +76,11 @@ def render(day: date, rows: list[dict], labels: list[str], colours: dict, log: P
     lib = (STATIC / "vendor" / "uPlot.iife.min.js").read_text() + "\n" + (STATIC / "chart.js").read_text()
     names = {lab: i18n.emotion(lang, lab) for lab in labels}
     data = (json.dumps({"labels": labels, "colours": colours, "summaries": rows, "day": day.isoformat(),
-                        "names": names, "faces": i18n.text(lang, "common.faces_seen")}, ensure_ascii=False)
+                        "names": names, "faces": i18n.text(lang, "common.faces_seen"),
+                        "time": i18n.text(lang, "common.time")}, ensure_ascii=False)
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     init = ("const R = " + data + ";\nnew EmotionChart(document.getElementById('chart'), R.labels, "
-            "R.colours, {names: R.names, facesLabel: R.faces}).draw(R.summaries, "
+            "R.colours, {names: R.names, facesLabel: R.faces, timeLabel: R.time}).draw(R.summaries, "
             "EmotionChart.dayWindow(R.day));")
     css = (STATIC / "vendor" / "uPlot.min.css").read_text() + (STATIC / "style.css").read_text()
     csp = (f"default-src 'none'; script-src {_sha(lib)} {_sha(init)}; style-src 'unsafe-inline'; "

@@ -40,15 +40,20 @@ function drawFrame(msg) {
   const s = Math.min(W / msg.w, H / msg.h);             // object-fit: contain
   const ox = (W - msg.w * s) / 2, oy = (H - msg.h * s) / 2;
   if (!page.showVideo) { ctx.fillStyle = "#20262e"; ctx.fillRect(ox, oy, msg.w * s, msg.h * s); }
-  ctx.lineWidth = 3;
-  const px = Math.max(14, Math.round(18 * s));
+  // A classroom: 30-60 small boxes. Labels shrink with the crowd and name only the emotion
+  // (no id or score) so they do not cover each other; faces too small to read get a thin
+  // grey box and no label.
+  const unread = msg.unread || [];
+  const crowd = msg.faces.length + unread.length > 8;
+  ctx.lineWidth = crowd ? 2 : 3;
+  const px = crowd ? 12 : Math.max(14, Math.round(18 * s));
   ctx.font = `600 ${px}px system-ui, "Noto Sans CJK SC", sans-serif`;
   ctx.textBaseline = "middle";
   for (const f of msg.faces) {    // the label on a solid chip of its colour, dark text: readable on any picture
     const [x, y, w, h] = f.box;
     ctx.strokeStyle = css(f.emotion);
     ctx.strokeRect(ox + x * s, oy + y * s, w * s, h * s);
-    const text = `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`;
+    const text = crowd ? emotion(f.emotion) : `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`;
     const cw = ctx.measureText(text).width + px * 0.6, ch = px * 1.4;
     const cy = Math.max(oy, oy + y * s - ch);
     ctx.fillStyle = css(f.emotion);
@@ -56,18 +61,27 @@ function drawFrame(msg) {
     ctx.fillStyle = "#111418";
     ctx.fillText(text, ox + x * s + px * 0.3, cy + ch / 2);
   }
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "#aaa";
+  for (const f of unread) {
+    const [x, y, w, h] = f.box;
+    ctx.strokeRect(ox + x * s, oy + y * s, w * s, h * s);
+  }
   const list = $("faces");
   list.dataset.frame = msg.i;
   list.dataset.t = msg.t;
+  list.classList.toggle("crowd", crowd);
   list.replaceChildren(...msg.faces.map((f) => el("li", {"data-track": f.id, "data-emotion": f.emotion,
-    colour: css(f.emotion)}, `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`)));
+    colour: css(f.emotion)}, `#${f.id} ${emotion(f.emotion)} ${pct(f.score)}`)),
+    ...(unread.length ? [el("li", {class: "unread"}, t("page.unread", {n: unread.length}))] : []));
   roomNow(msg);
 }
 
 // --- the room now -------------------------------------------------------------------------
 function roomNow(msg) {
-  const n = msg.faces.length;
-  $("face-count").textContent = t(n === 1 ? "common.faces_one" : "common.faces_other", {n});
+  const n = msg.faces.length;   // the shares: read faces only
+  const seen = n + (msg.unread || []).length;   // the count: every face in view
+  $("face-count").textContent = t(seen === 1 ? "common.faces_one" : "common.faces_other", {n: seen});
   const dom = $("dominant");
   dom.textContent = msg.dominant ? emotion(msg.dominant) : "—";
   dom.style.setProperty("--c", msg.dominant ? css(msg.dominant) : "");
@@ -111,7 +125,7 @@ function keepLastHour() {
 function newChart() {
   if (page.chart) page.chart.destroy();
   page.chart = new EmotionChart($("chart"), page.labels, page.colours, {
-    names: Object.fromEntries(page.labels.map((lab) => [lab, emotion(lab)])), facesLabel: t("common.faces_seen")});
+    names: Object.fromEntries(page.labels.map((lab) => [lab, emotion(lab)])), facesLabel: t("common.faces_seen"), timeLabel: t("common.time")});
   $("chart").replaceChildren();
 }
 
@@ -189,9 +203,10 @@ async function classifyPhoto(file) {
   const img = $("photo-result");
   img.src = body.image;
   img.hidden = false;
-  $("photo-faces").replaceChildren(...(body.faces.length ? body.faces.map((f) => el("li",
-    {"data-emotion": f.emotion, colour: css(f.emotion)},
-    t("page.photo_face", {emotion: emotion(f.emotion), score: pct(f.scores[f.emotion]), box: f.box.join(", ")}))) : [el("li", {}, t("page.photo_none"))]));
+  $("photo-faces").replaceChildren(...(body.faces.length ? body.faces.map((f) => f.emotion === null
+    ? el("li", {class: "unread"}, t("page.photo_unread", {box: f.box.join(", ")}))
+    : el("li", {"data-emotion": f.emotion, colour: css(f.emotion)},
+      t("page.photo_face", {emotion: emotion(f.emotion), score: pct(f.scores[f.emotion]), box: f.box.join(", ")}))) : [el("li", {}, t("page.photo_none"))]));
 }
 
 // --- the model --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // The time axis always spans its window (the last hour is an hour wide with 0, 1, 2 or
 // many summaries; a day is that day), never just the span of the points it has.
 window.EmotionChart = class EmotionChart {
-  // opts: names (label -> shown name), facesLabel, height (px; 0 = the element's height),
+  // opts: names (label -> shown name), facesLabel, timeLabel, height (px; 0 = the element's height),
   // legend (uPlot's own legend), font (px of the axes' type)
   constructor(el, labels, colours, opts = {}) {
     this.el = el;
@@ -82,7 +82,7 @@ window.EmotionChart = class EmotionChart {
     // Room for the widest tick label (uPlot's default size is for 12 px type).
     const fits = (u, values) => Math.ceil(px * 0.62 * Math.max(2, ...(values || []).map((v) => String(v).length))) + px + 4;
     const axis = {stroke: "#aab4bf", grid: {stroke: "#2c333d"}, ticks: {stroke: "#2c333d", size: px / 2}, font, gap: px / 3};
-    const series = [{}].concat(this.labels.map((lab) => ({
+    const series = [{label: this.opts.timeLabel || "time"}].concat(this.labels.map((lab) => ({
       label: names[lab] || lab, stroke: EmotionChart.css(this.colours[lab]), width: 2,
       points: {show: () => this.count < 80},
       value: (u, v) => v == null ? "-" : v.toFixed(0) + "%",

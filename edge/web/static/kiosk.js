@@ -77,7 +77,7 @@ function hello(msg) {
   if (k.chart) k.chart.destroy();
   k.chart = new EmotionChart($("chart"), k.labels, k.colours, {height: 0, legend: false,
     names: Object.fromEntries(k.labels.map((lab) => [lab, emotion(lab)])),
-    facesLabel: t("common.faces_seen"), font: chartFont()});
+    facesLabel: t("common.faces_seen"), timeLabel: t("common.time"), font: chartFont()});
   $("chart").replaceChildren();
   k.bars.clear();
   $("shares").replaceChildren();

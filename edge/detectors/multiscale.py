@@ -1,0 +1,242 @@
+"""The default detector: a kiosk's close-up and a classroom's small faces, with no mode to pick.
+
+Two passes, composed around the two BlazeFace models the project already ships:
+
+- near: BlazeFace full range on the whole frame, on every call, exactly as the
+  ``blazeface-full`` kind (so a kiosk camera behaves as before);
+- far: BlazeFace short range on the frame scaled so that a face of ``smallest_face`` pixels
+  is 16 pixels of its input (``wide.py``), on every ``every``-th call. Between far passes
+  its faces are kept and returned again, each moved on as it moved since the pass before
+  (a classroom moves slowly; a walking face's box keeps up, so the tracker's IoU matching
+  still holds), so the far pass's cost is spread over ``every`` calls; when far passes find
+  nobody (a kiosk), they come 2x, then 4x less often. A photo on its own (``detect``) gets
+  both passes.
+  A far face that overlaps a near one is dropped: near boxes win. So is a far face that
+  the near pass would have seen (a side above 24 of its 192 input pixels: 80 px of a
+  640 px frame): the far pass is for what the near pass cannot see, and on the kiosk clip
+  a far "face" on the hands hiding a face split one person into two tracks.
+- check: a far face not seen in the previous far pass must be found again by short range
+  on a crop of 3x its side around it (the face is then ~40 px of the 128 px input, the
+  scale the model was made for), scoring at least ``verify_score`` (0.72). On the cartoon clip
+  (pyfeat_no_face.mp4) the far pass alone fires 48 times in 95 frames at 0.5; its false
+  faces score 0-0.71 there (all but one below 0.64), while all 136 real faces it finds on
+  the 24-48 px mosaics score 0.74-0.97. One 128x128 call per new face, ~1 ms.
+
+Why this one won (bench/classroom.py, bench/results/classroom.md; on the 720p mosaics of
+the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on this host):
+
+- short range at 2/3 scale, one call:  0.77 / 1.00 / 1.00 / 1.00, 1 false face in 6
+  mosaics, ~60 ms;
+- full range over a 4x3 grid of overlapping tiles (12 calls): 0.43 / 0.72 / 0.77 / 1.00,
+  ~60 ms; over 3x2 tiles: 0.07 / 0.46 / 0.66 / 0.83, ~35 ms;
+- full range on the whole frame (the old default): 0 up to 48 px; Haar: 0.16 / 0.39 /
+  0.60 / 0.74 at ~360 ms;
+- YuNet (cv2.FaceDetectorYN) was not tried: no package on PyPI/npm/Debian ships its model
+  file with the sha256 opencv_zoo publishes, and nothing is downloaded from elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import Detection, FaceDetector
+from .far import FarConfig  # noqa: F401  (the kind's sub-section, re-exported)
+
+# The near pass (full range, 192x192) finds 5 of 5 faces of the group photo from 16 to 24
+# input pixels (bench/results/classroom.md): far faces larger than 24 are its job.
+NEAR_INPUT, NEAR_FACE_INPUT = 192, 24
+
+# ``cfg`` below is an edge.detectors.DetectorConfig (not imported: no import cycle).
+DetectorConfig = Any
+
+
+def _overlaps(box, others: list[Detection], iou: float, inside: bool = False) -> bool:
+    """``box`` overlaps one of ``others`` by more than ``iou``, or (``inside``) its centre
+    lies within one (a far "face" on a close-up's mouth is part of that face)."""
+    x, y, w, h = box
+    for d in others:
+        ox, oy, ow, oh = d.box
+        if inside and ox <= x + w / 2 <= ox + ow and oy <= y + h / 2 <= oy + oh:
+            return True
+        iw = min(x + w, ox + ow) - max(x, ox)
+        ih = min(y + h, oy + oh) - max(y, oy)
+        if iw > 0 and ih > 0:
+            inter = iw * ih
+            if inter / (w * h + ow * oh - inter) > iou:
+                return True
+    return False
+
+
+def _centre(d: Detection) -> tuple[float, float]:
+    x, y, w, h = d.box
+    return x + w / 2, y + h / 2
+
+
+@dataclass
+class _FarFace:
+    """A face of the far pass, kept between far passes."""
+    det: Detection                       # where it was last found
+    v: tuple[float, float] = (0.0, 0.0)  # its centre's motion, pixels per call
+    age: int = 0                         # calls since it was last found
+    held: bool = False                   # missed by the latest far pass, kept one more
+
+    def now(self, fw: int, fh: int) -> Detection:
+        """Where it should be now: moved on as it was moving (at most a third of its side), so a
+        walking face's box keeps up with it and the tracker's IoU still matches."""
+        if not self.age or self.v == (0.0, 0.0):
+            return self.det
+        x, y, w, h = self.det.box
+        limit = max(w, h) / 3
+        dx = max(-limit, min(limit, self.v[0] * self.age))
+        dy = max(-limit, min(limit, self.v[1] * self.age))
+        nx = int(round(min(max(0, x + dx), fw - w)))
+        ny = int(round(min(max(0, y + dy), fh - h)))
+        return Detection((nx, ny, w, h), self.det.score)
+
+    def found_at(self, d: Detection) -> None:
+        if self.age:
+            (ox, oy), (nx, ny) = _centre(self.det), _centre(d)
+            # damped, as the tracker does: boxes jitter, and a walk can turn back
+            self.v = (0.5 * (nx - ox) / self.age, 0.5 * (ny - oy) / self.age)
+        self.det, self.age, self.held = d, 0, False
+
+
+def _nearest(d: Detection, faces: list[_FarFace], fw: int, fh: int) -> _FarFace | None:
+    """The kept face within one face side of ``d`` (where it should be now), nearest."""
+    cx, cy = _centre(d)
+    best, dist = None, float(max(d.box[2:]))
+    for f in faces:
+        fx, fy = _centre(f.now(fw, fh))
+        dd = ((fx - cx) ** 2 + (fy - cy) ** 2) ** 0.5
+        if dd < dist:
+            best, dist = f, dd
+    return best
+
+
+class MultiScaleDetector(FaceDetector):
+    """``near`` on every call, ``far`` on every ``every``-th; in between, the far faces
+    are looked for again around where they were (``refresh``, one small call for all)."""
+
+    name = "blazeface-multiscale"
+
+    def __init__(self, near: FaceDetector, far: FaceDetector, check: FaceDetector | None = None,
+                 refresh: FaceDetector | None = None, *, every: int = 4, nms_iou: float = 0.3):
+        self.near, self.far, self.check, self.refresher = near, far, check, refresh
+        self.every = int(every)
+        self.nms_iou = float(nms_iou)
+        self._calls = 0
+        self._until_far = 0      # detector runs to the next far pass
+        self._empty = 0          # far passes in a row that found nobody
+        self._far_faces: list[_FarFace] = []
+        self._far_shape: tuple[int, ...] | None = None
+        self.far_runs = 0   # counters, for the benchmark
+        self.checks = 0
+        self.refreshes = 0
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """One picture on its own (a photo): both passes, nothing kept from other calls."""
+        strong = self.near.detect(frame_bgr)
+        return self._merge(strong, [], self._far(frame_bgr, []))[0]
+
+    def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """A frame of a video: the far pass on every ``every``-th call, its faces kept."""
+        strong, weak = self.near.detect_tiers(frame_bgr)
+        fh, fw = frame_bgr.shape[:2]
+        for f in self._far_faces:
+            f.age += 1
+        # A new frame size (another source) makes the kept faces meaningless: run again.
+        self._until_far -= 1
+        if self._until_far <= 0 or self._far_shape != frame_bgr.shape:
+            if self._far_shape != frame_bgr.shape:
+                self._far_faces = []
+            known = self._far_faces
+            found = self._far(frame_bgr, [f.now(fw, fh) for f in known])
+            kept: list[_FarFace] = []
+            for d in found:
+                f = _nearest(d, known, fw, fh)
+                if f is None or f in kept:
+                    f = _FarFace(d)
+                else:
+                    f.found_at(d)
+                kept.append(f)
+            # A face the pass before found and this one misses (a head turned away for a
+            # moment) is kept, where it was heading, one more pass: a far pass comes only
+            # every ``every`` runs, and the tracker would lose it.
+            for f in known:
+                if f not in kept and not f.held and not _overlaps(
+                        f.now(fw, fh).box, found, self.nms_iou, inside=True):
+                    f.held = True
+                    kept.append(f)
+            self._far_faces = kept
+            self._far_shape = frame_bgr.shape
+            self.far_runs += 1
+            # Nobody far away (a kiosk): look again less often, up to 4x the interval,
+            # so the kiosk close-up pays little for the classroom's pass.
+            self._empty = 0 if kept else self._empty + 1
+            self._until_far = self.every * 2 ** min(self._empty, 2)
+        elif self.refresher is not None and self._far_faces:
+            now = [f.now(fw, fh) for f in self._far_faces]
+            for f, d in zip(self._far_faces, self.refresher.refresh(frame_bgr,
+                                                                    [d.box for d in now])):
+                if d is not None:
+                    f.found_at(d)
+            self.refreshes += 1
+        self._calls += 1
+        return self._merge(strong, weak, [f.now(fw, fh) for f in self._far_faces])
+
+    def _far(self, frame: np.ndarray, known: list[Detection]) -> list[Detection]:
+        reach = NEAR_FACE_INPUT * max(frame.shape[:2]) / NEAR_INPUT
+        return [d for d in self.far.detect(frame)
+                if max(d.box[2:]) <= reach and self._confirmed(frame, d, known)]
+
+    def _merge(self, strong: list[Detection], weak: list[Detection],
+               far: list[Detection]) -> tuple[list[Detection], list[Detection]]:
+        # Far faces on a near face are dropped (near boxes win); a weak near box on a far
+        # face gives way to it (the far pass is sure of that face).
+        extra = [d for d in far if not _overlaps(d.box, strong, self.nms_iou, inside=True)]
+        if not extra:
+            return strong, weak
+        weak = [d for d in weak if not _overlaps(d.box, extra, self.nms_iou)]
+        return sorted(strong + extra, key=lambda d: -d.score), weak
+
+    def _confirmed(self, frame: np.ndarray, d: Detection, known: list[Detection]) -> bool:
+        """Seen in the previous far pass (``known``), or found again on a crop around it."""
+        if self.check is None or _overlaps(d.box, known, self.nms_iou):
+            return True
+        x, y, w, h = d.box
+        cx, cy, half = x + w / 2, y + h / 2, 1.5 * max(w, h)
+        fh, fw = frame.shape[:2]
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(fw, cx + half)), int(min(fh, cy + half))
+        self.checks += 1
+        for c in self.check.detect(frame[y0:y1, x0:x1]):
+            qx, qy, qw, qh = c.box
+            if abs(qx + qw / 2 + x0 - cx) < w / 2 and abs(qy + qh / 2 + y0 - cy) < h / 2 \
+                    and 0.5 <= qw / w <= 2.0:   # the same face, not one it is part of
+                return True
+        return False
+
+    def close(self) -> None:
+        for d in (self.near, self.far, self.check, self.refresher):
+            if d is not None:
+                d.close()
+
+
+def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector) -> FaceDetector:
+    """``near`` plus the far pass and its check, both short range (the file ``short_range``)."""
+    from .blazeface import SHORT_RANGE, BlazeFaceDetector
+    from .wide import WideShortRange
+    path = short_range
+    far = WideShortRange(path, scale=cfg.far.scale, min_score=cfg.far.min_score,
+                         nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
+                         threads=cfg.threads)
+    check = BlazeFaceDetector(SHORT_RANGE, path, min_score=cfg.far.verify_score,
+                              nms_iou=cfg.nms_iou, threads=cfg.threads) \
+        if cfg.far.verify_score > 0 else None
+    refresh = WideShortRange(path, scale=1.0, min_score=cfg.far.min_score,
+                             nms_iou=cfg.nms_iou, threads=cfg.threads)
+    return MultiScaleDetector(near, far, check, refresh, every=cfg.far.every,
+                              nms_iou=cfg.nms_iou)

@@ -1,0 +1,198 @@
+"""BlazeFace short range run on a large picture, for the small faces of a classroom.
+
+Short range is fully convolutional: LiteRT resizes its 128x128 input to any size that is a
+multiple of 16, and each 8 and 16 px cell of the picture then carries its anchors as at
+128x128. The model finds faces of about 14-100 input pixels wherever they are, so a whole
+1280x720 frame shrunk by 2/3 to 864x480 finds its 24 px faces (16 px there) in one call.
+(Full range cannot be resized: one of its reshapes is fixed at 192x192.)
+
+The decoding is blazeface.py's, with the anchors of a width x height grid and box offsets
+scaled by the input's width and height.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .anchors import ssd_anchor_centers
+from .base import Detection, FaceDetector, frame_region
+from .blazeface import SHORT_RANGE, _logit, load_interpreter
+from .errors import DetectorModelError
+from .far import SMALLEST_INPUT_FACE  # noqa: F401  (why 16: see far.py)
+from .nms import weighted_nms
+from .roi import WHOLE_FRAME, Roi, check_roi
+
+_ALIGN = 16  # the coarsest stride: input sides must be multiples of it
+# refresh(): each known face in a 64 px cell (a multiple of 16) at 24 px, with 2.7 face
+# sides of room around it for the face to have moved.
+REFRESH_CELL, REFRESH_FACE = 64, 24
+REFRESH_SPAN = REFRESH_CELL / REFRESH_FACE
+
+
+class WideShortRange(FaceDetector):
+    """Short range on the frame (its ROI) scaled by ``scale``; boxes in frame pixels."""
+
+    name = "blazeface-wide"
+
+    def __init__(self, model_path: Path | str, *, scale: float, min_score: float = 0.5,
+                 nms_iou: float = 0.3, min_face: int = 0, roi: Roi = WHOLE_FRAME,
+                 threads: int = 1):
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"scale: {scale} must be in (0, 1]")
+        self.path = Path(model_path)
+        self.scale = float(scale)
+        self.min_score = float(min_score)
+        self.nms_iou = float(nms_iou)
+        self.min_face = int(min_face)
+        self.roi = check_roi(roi)
+        self._interp = load_interpreter(self.path, threads)
+        inp = self._interp.get_input_details()
+        if len(inp) != 1 or inp[0]["dtype"] != np.float32 or inp[0]["shape"][-1] != 3:
+            raise DetectorModelError(f"{self.path}: expected one float32 RGB input for "
+                                     f"{SHORT_RANGE.name}")
+        self._input_index = inp[0]["index"]
+        self._min_logit = _logit(self.min_score)
+        self._layout_for: tuple[int, int] | None = None
+        self._input = (0, 0)           # model input width, height
+        self._resized = (0, 0)         # the scaled region inside it (top-left)
+        self._canvas = np.zeros((1, 1, 3), np.uint8)
+        self._anchors = np.zeros((0, 2), np.float32)
+        self._cells, self._cols = 0, 1   # refresh()'s layout
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The model input (w, h) for a region of ``width`` x ``height`` frame pixels."""
+        return (max(_ALIGN, math.ceil(width * self.scale / _ALIGN) * _ALIGN),
+                max(_ALIGN, math.ceil(height * self.scale / _ALIGN) * _ALIGN))
+
+    def _resize_input(self, iw: int, ih: int) -> None:
+        self._interp.resize_tensor_input(self._input_index, [1, ih, iw, 3])
+        self._interp.allocate_tensors()
+        outs = {int(d["shape"][-1]): d["index"] for d in self._interp.get_output_details()}
+        if set(outs) != {16, 1}:
+            raise DetectorModelError(f"{self.path}: outputs do not match {SHORT_RANGE.name}")
+        self._boxes_index, self._scores_index = outs[16], outs[1]
+        self._anchors = ssd_anchor_centers((iw, ih), SHORT_RANGE.strides,
+                                           SHORT_RANGE.interpolated_scale_aspect_ratio)
+        self._input = (iw, ih)
+        self._canvas = np.zeros((ih, iw, 3), np.uint8)   # right/bottom border stays black
+
+    def _layout(self, h: int, w: int) -> None:
+        self._resize_input(*self.input_size(w, h))
+        self._resized = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        self._layout_for = (h, w)
+        self._cells = 0
+
+    def _infer(self) -> tuple[np.ndarray, np.ndarray]:
+        """The model on ``self._canvas``: boxes (x0, y0, x1, y1 in input px) and scores."""
+        tensor = self._interp.tensor(self._input_index)()[0]
+        np.multiply(self._canvas[:, :, ::-1], np.float32(2.0 / 255.0), out=tensor,
+                    dtype=np.float32, casting="unsafe")
+        np.subtract(tensor, 1.0, out=tensor)
+        del tensor  # LiteRT refuses to invoke while a view of its buffers is alive
+        self._interp.invoke()
+        logits = self._interp.get_tensor(self._scores_index)[0, :, 0]
+        hits = np.flatnonzero(logits > self._min_logit)
+        if hits.size == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        iw, ih = self._input
+        raw = self._interp.get_tensor(self._boxes_index)[0, hits, :4]
+        centers = self._anchors[hits]
+        cx = raw[:, 0] / iw + centers[:, 0]
+        cy = raw[:, 1] / ih + centers[:, 1]
+        half_w, half_h = raw[:, 2] / (2 * iw), raw[:, 3] / (2 * ih)
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[hits], -100.0, 100.0)))
+        boxes, scores = weighted_nms(boxes, scores, self.nms_iou)
+        return boxes * np.array([iw, ih, iw, ih], np.float32), scores
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        region = frame_region(frame_bgr, self.roi)
+        if region is None:
+            return []
+        x0, y0, x1, y1 = region
+        fh, fw = frame_bgr.shape[:2]
+        img = frame_bgr[y0:y1, x0:x1]
+        if self._layout_for != img.shape[:2]:
+            self._layout(*img.shape[:2])
+        rw, rh = self._resized
+        interp = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
+        self._canvas[:] = 0
+        cv2.resize(img, (rw, rh), dst=self._canvas[:rh, :rw], interpolation=interp)
+        boxes, scores = self._infer()
+        # input px -> region px (the scaled region sits top-left) -> frame px.
+        sx, sy = rw / (x1 - x0), rh / (y1 - y0)
+        out = []
+        for (b0, b1, b2, b3), score in zip(boxes, scores):
+            bx0, by0 = b0 / sx + x0, b1 / sy + y0
+            bw, bh = (b2 - b0) / sx, (b3 - b1) / sy
+            if min(bw, bh) < self.min_face:
+                continue
+            cx0, cy0 = max(0, int(round(bx0))), max(0, int(round(by0)))
+            cx1, cy1 = min(fw, int(round(bx0 + bw))), min(fh, int(round(by0 + bh)))
+            if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+                continue
+            out.append(Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(score)))
+        return out
+
+    def refresh(self, frame_bgr: np.ndarray, boxes: list) -> list[Detection | None]:
+        """Each of ``boxes`` (faces found before) looked for again, all in one call: a
+        crop of ``REFRESH_SPAN`` face sides around each, scaled so the face is
+        ``REFRESH_FACE`` px, side by side in one input of ``REFRESH_CELL`` px cells. The
+        face nearest each crop's centre (its side 0.5-2x the old one), or None."""
+        if not boxes:
+            return []
+        fh, fw = frame_bgr.shape[:2]
+        cell = REFRESH_CELL
+        if len(boxes) > self._cells:     # grow only: resizing the input costs a re-plan
+            cols = math.ceil(math.sqrt(len(boxes)))
+            rows = math.ceil(len(boxes) / cols)
+            self._resize_input(cols * cell, rows * cell)
+            self._cells, self._cols = cols * rows, cols
+            self._layout_for = None      # the whole-frame layout must be made again
+        self._canvas[:] = 0
+        places = []
+        for i, (x, y, w, h) in enumerate(boxes):
+            side = REFRESH_SPAN * max(w, h)
+            s = cell / side
+            X0, Y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
+            ix0, iy0 = max(0, int(X0)), max(0, int(Y0))
+            ix1, iy1 = min(fw, int(X0 + side)), min(fh, int(Y0 + side))
+            r, c = divmod(i, self._cols)
+            places.append((c * cell, r * cell, X0, Y0, s, max(w, h)))
+            if ix1 - ix0 < 2 or iy1 - iy0 < 2:
+                continue
+            ox, oy = int((ix0 - X0) * s), int((iy0 - Y0) * s)
+            tw = max(1, min(cell - ox, round((ix1 - ix0) * s)))
+            th = max(1, min(cell - oy, round((iy1 - iy0) * s)))
+            cv2.resize(frame_bgr[iy0:iy1, ix0:ix1], (tw, th),
+                       dst=self._canvas[r * cell + oy:r * cell + oy + th,
+                                        c * cell + ox:c * cell + ox + tw],
+                       interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        found, scores = self._infer()
+        out: list[Detection | None] = [None] * len(boxes)
+        best = [float("inf")] * len(boxes)
+        for (b0, b1, b2, b3), score in zip(found, scores):
+            ccx, ccy = (b0 + b2) / 2, (b1 + b3) / 2
+            i = int(ccy // cell) * self._cols + int(ccx // cell)
+            if i >= len(boxes):
+                continue
+            px, py, X0, Y0, s, old = places[i]
+            d = math.hypot(ccx - px - cell / 2, ccy - py - cell / 2)
+            side = max(b2 - b0, b3 - b1) / s
+            if d >= best[i] or not 0.5 <= side / old <= 2.0:
+                continue
+            bx0, by0 = (b0 - px) / s + X0, (b1 - py) / s + Y0
+            bw, bh = (b2 - b0) / s, (b3 - b1) / s
+            cx0, cy0 = max(0, int(round(bx0))), max(0, int(round(by0)))
+            cx1, cy1 = min(fw, int(round(bx0 + bw))), min(fh, int(round(by0 + bh)))
+            if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+                continue
+            best[i] = d
+            out[i] = Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(score))
+        return out
+
+    def close(self) -> None:
+        self._interp = None
