@@ -110,8 +110,6 @@ def test_close_stops_a_thread_blocked_on_a_full_queue(videos):
     capture.start()
     capture.next()
     time.sleep(0.2)                         # the queue is full; the thread waits to put
-    t = time.monotonic()
-    capture.close()
-    assert time.monotonic() - t < 1.0
+    capture.close()                         # raises TimeoutError if it stayed blocked
     assert not capture._thread.is_alive()
     source.close()
