@@ -18,6 +18,9 @@ def _add_train(sub) -> None:
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):  # a switch
+            p.add_argument(flag, action="store_true", help=f"(default {f.default!r})")
+            continue
         kind = {int: int, float: float}.get(type(f.default), str)
         extra = {"choices": TARGETS} if f.name == "target" else \
             {"choices": ("seven", "binary")} if f.name == "classes" else {}

@@ -56,6 +56,7 @@ class TrainConfig:
     val_sizes: str = ""                # "24,16": keep the epoch best on the mean val accuracy
                                        # at these face sizes and the full size
     steps_per_epoch: int = 0           # batches an epoch (0: one pass over the faces)
+    freeze_bn: bool = False            # fine-tuning: BatchNorm keeps its statistics and scales
 
 
 def load_run_data(cfg: TrainConfig) -> tuple[fer.FaceSet, fer.FaceSet, np.ndarray, np.ndarray]:
@@ -201,6 +202,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = True, verbose: int = 1
         model = entry.build(n_classes, size)
         if cfg.init:
             model = initial_model(cfg.init, model, cfg.seed)
+        if cfg.freeze_bn:
+            print(f"{freeze_batch_norm(model)} BatchNorm layers frozen (inference mode)")
         model.compile(
             optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -321,6 +324,27 @@ def initial_model(path: str, fresh, seed: int = 1):
         raise ValueError(f"--init {path}: a {model.name} model, which cannot start a "
                          f"{fresh.name} run (not the same layers, nor a narrower copy of them)")
     return widen(model, fresh, seed=seed)
+
+
+def freeze_batch_norm(model) -> int:
+    """Keep every BatchNorm layer as the starting model has it: a frozen layer runs in
+    inference mode (Keras 3), normalising with its moving statistics and updating neither
+    them nor its scale and offset. Fine-tuning on a view the model was not trained on (far,
+    blurred faces) would otherwise pull the statistics of every layer toward that view, and
+    the sharp faces the model already reads would be normalised with them. The setting is
+    saved with the model, so a resumed run keeps it. Returns how many layers were frozen."""
+    import keras
+
+    frozen, todo = 0, list(model.layers)
+    while todo:
+        layer = todo.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            frozen += 1
+        todo.extend(getattr(layer, "layers", []))  # nested models
+    if not frozen:
+        raise ValueError(f"--freeze-bn: {model.name} has no BatchNorm layers to freeze")
+    return frozen
 
 
 def export_model(src: Path, dst: Path) -> Path:

@@ -113,6 +113,37 @@ def test_training_keeps_the_epoch_best_across_face_sizes(tmp_path):
     assert json.loads((run / "state.json").read_text())["best"] == pytest.approx(np.mean(accs))
 
 
+def test_freeze_bn_keeps_the_starting_models_batch_norm(tmp_path):
+    """``--freeze-bn``: fine-tuning on far faces at a large rate moves the convolutions but
+    leaves every BatchNorm layer's statistics, scale and offset as the shipped model has
+    them, and a resumed run keeps them frozen."""
+    import keras
+
+    run = tmp_path / "fbn"
+    args = ["train", "--model", "vgg_bn", "--target", "ferplus-votes",
+            "--init", MODELS / "emotion.keras", "--low-res", "12-24", "--low-res-share", "1",
+            "--freeze-bn", "--limit", "64", "--val-limit", "64", "--steps-per-epoch", "2",
+            "--batch-size", "16", "--lr", "1e-3", "--warmup-epochs", "0", "--run", run]
+    r = run_convert(*args, "--epochs", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BatchNorm layers frozen" in r.stdout
+    assert run_convert(*args, "--epochs", "2").returncode == 0  # resumed from last.keras
+
+    start = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    tuned = keras.models.load_model(run / "last.keras", compile=False)
+    bn = [(a, b) for a, b in zip(start.layers, tuned.layers)
+          if isinstance(a, keras.layers.BatchNormalization)]
+    assert len(bn) >= 8
+    for a, b in bn:
+        assert not b.trainable
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    convs = [(a, b) for a, b in zip(start.layers, tuned.layers)
+             if isinstance(a, keras.layers.Conv2D)]
+    assert all(np.abs(a.get_weights()[0] - b.get_weights()[0]).max() > 1e-5 for a, b in convs)
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+
+
 def test_quantize_checks_int8_at_every_face_size(tmp_path, fer_npz):
     """``quantize --sizes``: float and int8 are scored on val faces of each size, the curves
     go into the sidecar (the full size's figure is the usual val figure), and int8 may lose
