@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add_train(sub)
-    from . import evaluate, quantize, sizes
+    from . import evaluate, interpolate, quantize, sizes
     from .micro import cli as micro_cli
     evaluate.add_parser(sub)
+    interpolate.add_parser(sub)
     quantize.add_parser(sub)
     sizes.add_parser(sub)
     micro_cli.add_parser(sub)

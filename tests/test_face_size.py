@@ -166,3 +166,35 @@ def test_quantize_checks_int8_at_every_face_size(tmp_path, fer_npz):
     r = run_convert("quantize", MODELS / "emotion.keras", "-o", tmp_path / "r.tflite",
                     "--data", tmp_path / "small.npz", "--calib", "70", "--sizes", "x")
     assert r.returncode == 2 and "--sizes 'x'" in r.stderr
+
+
+def test_interpolate_blends_a_fine_tune_back_toward_its_start(tmp_path):
+    """``convert interpolate`` (WiSE-FT): every weight is (1 - alpha) x start + alpha x tuned;
+    a tuned model whose BatchNorm statistics moved is refused in one line (the blend would
+    have no statistics of its own)."""
+    import keras
+
+    start = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    tuned = keras.models.load_model(MODELS / "emotion.keras", compile=False)
+    convs = [layer for layer in tuned.layers if isinstance(layer, keras.layers.Conv2D)]
+    rng = np.random.default_rng(0)
+    for layer in convs:
+        layer.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype)
+                           for w in layer.get_weights()])
+    tuned.save(tmp_path / "tuned.keras")
+    r = run_convert("interpolate", MODELS / "emotion.keras", tmp_path / "tuned.keras",
+                    "--alpha", "0.25", "-o", tmp_path / "blend.keras")
+    assert r.returncode == 0, r.stderr[-2000:]
+    blend = keras.models.load_model(tmp_path / "blend.keras", compile=False)
+    for a, b, m in zip(start.get_weights(), tuned.get_weights(), blend.get_weights()):
+        np.testing.assert_allclose(m, 0.75 * a + 0.25 * b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(blend.get_weights()[0], start.get_weights()[0])
+
+    bn = next(layer for layer in tuned.layers if isinstance(layer, keras.layers.BatchNormalization))
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([gamma, beta, mean + 0.1, var])
+    tuned.save(tmp_path / "moved.keras")
+    r = run_convert("interpolate", MODELS / "emotion.keras", tmp_path / "moved.keras",
+                    "--alpha", "0.5", "-o", tmp_path / "bad.keras")
+    assert r.returncode == 2
+    assert "--freeze-bn" in r.stderr and not (tmp_path / "bad.keras").exists()
