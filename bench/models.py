@@ -163,6 +163,8 @@ def main() -> int:
         name = f"{cfg['model']} on {cfg['target']} ({cfg['classes']}, {state['epoch'] + 1} epochs"
         if cfg.get("low_res"):
             name += f", far faces {cfg['low_res']} px"
+        if cfg.get("freeze_bn"):
+            name += ", BatchNorm frozen"
         name += f", from {Path(cfg['init']).name})" if cfg.get("init") else ")"
         print("evaluating", name, flush=True)
         # Binary models too get the 7-class faces: evaluation maps the labels itself.
