@@ -303,7 +303,7 @@ class ClassifierConfig:
         "doc": "smallest face side in pixels whose emotion is read; a smaller face is "
                "tracked and counted but 'too small to read' (no emotion). 27: below a "
                "32 px crop (27 px face + margin) the shipped model loses more than 5 points "
-               "of FER+ accuracy (bench/results/small_faces.md: 24 px -8.8, 32 px -2.6)",
+               "of FER+ accuracy (bench/results/small_faces.md: 24 px -7.2, 32 px -1.9)",
         "range": ">= 0", "unit": "pixels"})
 
     def __post_init__(self):

@@ -34,8 +34,8 @@ those faces at 24-96 px, bench/results/classroom.md):
 - ``min_face = 20``: a classroom's far faces are counted from 20 px (the far pass sees
   a 20 px face as 13 px of its input, where it still finds some); it still removes the 11 px
   "face" on the cartoon scene. Faces of 20-26 px are counted but too small to read:
-  ``[classifier] min_readable = 27`` (bench/results/small_faces.md: the model loses 8.8
-  points of FER+ accuracy on a 24 px crop, 2.7 on a 32 px one, i.e. a 27 px face).
+  ``[classifier] min_readable = 27`` (bench/results/small_faces.md: the model loses 7.2
+  points of FER+ accuracy on a 24 px crop, 1.9 on a 32 px one, i.e. a 27 px face).
 """
 from __future__ import annotations
 
