@@ -110,6 +110,7 @@ class Track:
     candidate_frames: int = 0
     announced: bool = False          # face_appeared sent
     readable: bool = True            # large enough to read at the latest detector run
+    last_read: float = float("-inf")  # source time of the latest classification
 
     def int_box(self) -> Box:
         x, y, w, h = self.box
@@ -204,7 +205,7 @@ class Tracker:
         a = self.cfg.smoothing
         events: list[Event] = []
         for t, p in zip(tracks, probs):
-            t.readable = True
+            t.readable, t.last_read = True, now
             t.probs = p.copy() if t.probs is None else t.probs * (1 - a) + p * a
             top = self.labels[int(t.probs.argmax())]
             if t.emotion is None:

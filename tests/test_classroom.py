@@ -112,3 +112,33 @@ def test_a_face_too_small_to_read_is_counted_without_an_emotion(shared, tmp_path
     assert summary["faces_seen"] == 1 and summary["faces_unread"] == 1
     assert summary["emotion_share"] == {} and summary["dominant"] is None
 
+
+
+def test_a_room_of_thirty_is_read_three_faces_a_run_in_turns(shared, tmp_path):
+    """[classifier] faces_per_run = 3: each detector run reads at most 3 faces, those read
+    longest ago first, so all 30 faces of the panned six-groups clip are read, and read
+    again, while a run costs 3 reads, not 30; and between far passes the far faces are
+    looked for again 8 at a time (multiscale.REFRESH_MOST)."""
+    clip = material.crowd_clip(30, material.FRAMES["720p"], tmp_path / "crowd.mp4", seconds=6)
+    cfg = config.from_dict({"source": {"uri": str(clip), "realtime": False},
+                            "log": {"dir": str(tmp_path / "log")},
+                            "console": {"enabled": False},
+                            "monitor": {"summary_interval": 3600}})
+    assert cfg.classifier.faces_per_run == 3
+    monitor = Monitor(cfg)
+    classify, reads = monitor.classifier.classify, []
+
+    def counted(gray, boxes):
+        reads.append(len(boxes))
+        return classify(gray, boxes)
+    monitor.classifier.classify = counted
+    refresher, looked = monitor.detector.refresher, []
+    refresh = refresher.refresh
+    refresher.refresh = lambda frame, boxes: looked.append(len(boxes)) or refresh(frame, boxes)
+    monitor.run()
+    records = [json.loads(x) for x in (tmp_path / "log" / "events.jsonl").read_text().splitlines()]
+    appeared = [r for r in records if r["event"] == "face_appeared"]
+    assert max(reads) == 3
+    assert len(appeared) >= 27 and all(r.get("emotion") for r in appeared), len(appeared)
+    assert sum(reads) >= 2 * len(appeared)     # read in turns, again and again
+    assert looked and max(looked) == 8          # far faces looked for again 8 a run
