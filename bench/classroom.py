@@ -258,7 +258,7 @@ def calls_section(runs: int = 15) -> list[str]:
              f"{time.strftime('%Y-%m-%d %H:%M')}): near pass (full range, 192x192) "
              f"{costs['near 720p']:.1f} at 720p / {costs['near 1080p']:.1f} at 1080p (the "
              f"frame's shrink included); far pass (short range at 2/3 scale: 864x480 / "
-             f"1280x720 input) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
+             f"1280x720 input, the latter in 3 tiles of 496x720) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
              f"face's check (short range, 128x128) {costs['check']:.1f}; between far passes, "
              f"the far faces looked for again in one call (64 px cells side by side) "
              f"{costs['refresh 1 face']:.1f} for 1 face, {costs[f'refresh {most} faces']:.1f} "
