@@ -14,6 +14,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .eventlog import EventKind
 from .classifier import FaceClassifier
 from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
@@ -114,7 +115,7 @@ class Analyzer:
     def _forget_left(self, events: list[Event]) -> None:
         if self.face_stages:
             for e in events:
-                if e.kind == "face_left":
+                if e.kind == EventKind.FACE_LEFT:
                     for stage in self.face_stages:
                         stage.forget(e.track_id)
 
@@ -147,7 +148,7 @@ class Analyzer:
             self.tracker = Tracker(self.tracker_cfg, new.labels)
             self.summary = Summary(new.labels, self.summary_interval)
         old, self.classifier, self.labels = self.classifier, new, new.labels
-        events.append(Event("model_changed", now, extra={
+        events.append(Event(EventKind.MODEL_CHANGED, now, extra={
             "model": new.model.path.name, "previous": old.model.path.name,
             "labels": list(new.labels)}))
         return events
