@@ -37,7 +37,7 @@ REFRESH_SPAN = REFRESH_CELL / REFRESH_FACE
 # face the far pass keeps (the near pass sees faces over ~71 input px), so each face lies
 # whole in the tile that owns it. 720p stays one call: in 2x2 tiles (160,000 px, +40 MB)
 # the tiles' narrower context moved scores enough that the classroom video's 15 people
-# became 17 tracks (one call: 15); 1080p runs in 3 strips of 496x720 (+75 MB, 1.2x the
+# became 17 tracks (2x1 tiles of 480x480: 16; one call: 15); 1080p runs in 3 strips of 496x720 (+75 MB, 1.2x the
 # pixels of one call).
 TILE_AREA, TILE_OVERLAP = 450_000, 96
 
