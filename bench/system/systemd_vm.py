@@ -216,6 +216,9 @@ def checks(vm: VM, res: Results) -> None:
             p.returncode == 0 and vm.prop("ActiveState") == "active")
     if p.returncode:
         print(p.stdout[-5000:])
+        # what the service said, and how it ended, for whoever reads this run's output
+        print(vm.out(f"sudo journalctl -u {APP} -n 80 --no-pager; "
+                     f"systemctl show {APP} -p Result,ExecMainStatus,ExecMainCode,NRestarts"))
         return
 
     # --- boot, readiness, events ------------------------------------------------------------
