@@ -222,10 +222,10 @@ def checks(vm: VM, res: Results) -> None:
         # the same run without systemd (the service's user, no hardening): the program
         # or the unit? Each detector kind, 40 frames.
         for kind in ("blazeface-multiscale", "blazeface-full", "blazeface-short"):
-            r = vm.ssh(f"cd /tmp && sudo runuser -u {APP} -- env EMOTION_EDGE_MODELS=/opt/{APP}/models "
+            r = vm.ssh(f"cd /tmp && sudo runuser -u {APP} -- env PYTHONFAULTHANDLER=1 EMOTION_EDGE_MODELS=/opt/{APP}/models "
                        f"LOGS_DIRECTORY=/tmp /opt/{APP}/venv/bin/{APP} run --config /etc/{APP}/config.toml "
-                       f"--detector {kind} --max-frames 40 2>&1 | tail -3; echo exit ${{PIPESTATUS[0]}}", 600)
-            print(f"without systemd, {kind}:", r.stdout.strip()[-600:])
+                       f"--detector {kind} --max-frames 40 2>&1 | tail -40; echo exit ${{PIPESTATUS[0]}}", 600)
+            print(f"without systemd, {kind}:", r.stdout.strip()[-4000:])
         return
 
     # --- boot, readiness, events ------------------------------------------------------------
