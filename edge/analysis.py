@@ -14,12 +14,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .eventlog import EventKind
 from .classifier import FaceClassifier
 from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
 from .sources.base import Frame
 from .summary import Summary
-from .tracker import Tracker, TrackerConfig
+from .tracker import Track, Tracker, TrackerConfig
 
 STAGES = ("capture", "detect", "classify", "track", "sinks")
 
@@ -67,10 +68,11 @@ class Analyzer:
             # there: bench/results/small_faces.md).
             small = self.classifier.cfg.min_readable
             readable = [t for t in visible if min(t.box[2], t.box[3]) >= small]
+            to_read = self._read_now(readable)
             t3 = clock()
-            probs = self.classifier.classify(gray, [t.int_box() for t in readable])
+            probs = self.classifier.classify(gray, [t.int_box() for t in to_read])
             t4 = clock()
-            events += self.tracker.observe(readable, probs, now)
+            events += self.tracker.observe(to_read, probs, now)
             events += self.tracker.unread([t for t in visible if t not in readable], now)
         else:
             # Between detector runs the boxes are guesses: classify only fresh
@@ -94,6 +96,15 @@ class Analyzer:
         return FrameResult(frame.index, now, faces, dominant(faces, self.labels), events, view,
                            unread)
 
+    def _read_now(self, readable: list[Track]) -> list[Track]:
+        """The faces to classify on this run: all of them, or in a room of more than
+        ``faces_per_run``, the ones read longest ago (never read: first). The others keep
+        their emotion until their turn."""
+        most = self.classifier.cfg.faces_per_run
+        if not most or len(readable) <= most:
+            return readable
+        return sorted(readable, key=lambda t: t.last_read)[:most]
+
     def _gray_of(self, image: np.ndarray) -> np.ndarray:
         """The frame in gray, into a buffer kept across frames (the classifier's and the
         face stages' input)."""
@@ -104,7 +115,7 @@ class Analyzer:
     def _forget_left(self, events: list[Event]) -> None:
         if self.face_stages:
             for e in events:
-                if e.kind == "face_left":
+                if e.kind == EventKind.FACE_LEFT:
                     for stage in self.face_stages:
                         stage.forget(e.track_id)
 
@@ -137,7 +148,7 @@ class Analyzer:
             self.tracker = Tracker(self.tracker_cfg, new.labels)
             self.summary = Summary(new.labels, self.summary_interval)
         old, self.classifier, self.labels = self.classifier, new, new.labels
-        events.append(Event("model_changed", now, extra={
+        events.append(Event(EventKind.MODEL_CHANGED, now, extra={
             "model": new.model.path.name, "previous": old.model.path.name,
             "labels": list(new.labels)}))
         return events

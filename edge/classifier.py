@@ -305,6 +305,13 @@ class ClassifierConfig:
                "32 px crop (27 px face + margin) the shipped model loses more than 5 points "
                "of FER+ accuracy (bench/results/small_faces.md: 24 px -7.2, 32 px -1.9)",
         "range": ">= 0", "unit": "pixels"})
+    faces_per_run: int = field(default=3, metadata={
+        "doc": "most faces read per detector run (0: every face on every run). A kiosk's "
+               "one to three faces are read on every run; in a room of 30 the faces read "
+               "longest ago go first, so each is read on every 10th run (every 2 s at 15 "
+               "camera fps): a room's expressions change slowly, and reading 30 faces costs "
+               "30 times one (bench/results/classroom.md)",
+        "range": ">= 0"})
 
     def __post_init__(self):
         check(self)   # the ranges and choices in the fields' metadata

@@ -260,13 +260,18 @@ def _reference_section(name: str, cls: type) -> list[str]:
 def config_value(cfg: Config, key: str) -> str:
     """``section.key``'s value in ``cfg`` as one line for a shell (``emotion-edge config
     --get``): switches as true/false, unset as an empty line, lists and tables as TOML."""
-    section, _, name = key.partition(".")
+    section, *path = key.split(".")
     if section not in SECTIONS:
         raise ConfigError(f"--get {key}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
-    names = [f.name for f in dataclasses.fields(SECTIONS[section])]
-    if name not in names:
-        raise ConfigError(f"--get {key}: unknown key; known: {', '.join(sorted(names))}")
-    value = getattr(getattr(cfg, section), name)
+    value: Any = getattr(cfg, section)
+    for name in path or [""]:       # through sub-sections: detector.far.every
+        names = [f.name for f in dataclasses.fields(value)]
+        if name not in names:
+            raise ConfigError(f"--get {key}: unknown key; known: {', '.join(sorted(names))}")
+        value = getattr(value, name)
+    if dataclasses.is_dataclass(value):
+        names = sorted(f.name for f in dataclasses.fields(value))
+        raise ConfigError(f"--get {key}: a section, not a key; its keys: {', '.join(names)}")
     if value is None:
         return ""
     return value if isinstance(value, str) else _toml(value)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .eventlog.schema import SCHEMA_VERSION
+from .eventlog.schema import SCHEMA_VERSION, EventKind  # noqa: F401  (re-exported)
 
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
 
@@ -26,7 +26,7 @@ def iso_utc(t: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str                    # face_appeared | emotion_changed | face_left | summary | micro_expression | started | stopped
+    kind: str                    # an EventKind (edge/eventlog/schema.py), a str
     time: float                  # unix seconds (wall clock)
     track_id: int | None = None  # anonymous, per run; never an identity
     emotion: str | None = None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .eventlog import EventKind
 from . import __version__
 from .analysis import STAGES, Analyzer, dominant  # noqa: F401 (dominant: re-exported)
 from .catalogue import ModelCatalogue
@@ -193,7 +194,7 @@ class Monitor:
             handle = MonitorHandle(self)
             for s in self.sinks:
                 s.start(handle)
-            self._emit([Event("started", time.time(), extra={
+            self._emit([Event(EventKind.STARTED, time.time(), extra={
                 "version": __version__, "source": self.source.name,
                 "detector": self.detector.name, "model": self.classifier.model.path.name,
                 "labels": list(self.labels)})])
@@ -251,7 +252,7 @@ class Monitor:
         summary: the gap is no-video time, and tracks do not outlive a long one."""
         events = self.source.take_events()
         for e in events:
-            if e.kind == "source_up":
+            if e.kind == EventKind.SOURCE_UP:
                 events += self.analyzer.idle(e.time)
                 if e.extra["gap_s"] > self._outage_limit_s():
                     events += self.analyzer.end_tracks(e.time)
@@ -299,7 +300,7 @@ class Monitor:
             events += self.analyzer.idle(now)
         events += self.analyzer.finish(now)
         src = self.source
-        events.append(Event("stopped", now, extra={
+        events.append(Event(EventKind.STOPPED, now, extra={
             "reason": self._stop_reason or "error", "frames": st.frames,
             "fps": round(st.fps, 1), "bad_frames": src.bad_frames,
             "source_failures": src.failures,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .eventlog import EventKind
 from .events import Event, TrackedFace, UnreadFace
 
 
@@ -67,7 +68,7 @@ class Summary:
         share = {lab: round(float(v / total), 3) for lab, v in zip(self.labels, self.face_time)} \
             if total > 0 else {}
         dominant = self.labels[int(self.face_time.argmax())] if total > 0 else None
-        ev = Event("summary", t, emotion=dominant, extra={
+        ev = Event(EventKind.SUMMARY, t, emotion=dominant, extra={
             "interval_s": round(span, 1), "faces_seen": len(self.tracks),
             "faces_unread": len(self.tracks - self.read),
             "emotion_share": share, "dominant": dominant, "frames": self.frames,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .eventlog import EventKind
 from .events import Box, Event, TrackedFace, UnreadFace
 from .settings import check
 
@@ -110,6 +111,7 @@ class Track:
     candidate_frames: int = 0
     announced: bool = False          # face_appeared sent
     readable: bool = True            # large enough to read at the latest detector run
+    last_read: float = float("-inf")  # source time of the latest classification
 
     def int_box(self) -> Box:
         x, y, w, h = self.box
@@ -204,13 +206,13 @@ class Tracker:
         a = self.cfg.smoothing
         events: list[Event] = []
         for t, p in zip(tracks, probs):
-            t.readable = True
+            t.readable, t.last_read = True, now
             t.probs = p.copy() if t.probs is None else t.probs * (1 - a) + p * a
             top = self.labels[int(t.probs.argmax())]
             if t.emotion is None:
                 t.emotion = top
                 if t.announced:   # it appeared too small to read: now it is read
-                    events.append(Event("emotion_changed", now, t.id, top,
+                    events.append(Event(EventKind.EMOTION_CHANGED, now, t.id, top,
                                         float(t.probs.max()), t.int_box(),
                                         extra={"previous": None}))
             elif top != t.emotion:
@@ -219,7 +221,7 @@ class Tracker:
                 else:
                     t.candidate, t.candidate_frames = top, 1
                 if t.candidate_frames >= self.cfg.hold_frames:
-                    events.append(Event("emotion_changed", now, t.id, top,
+                    events.append(Event(EventKind.EMOTION_CHANGED, now, t.id, top,
                                         float(t.probs.max()), t.int_box(),
                                         extra={"previous": t.emotion}))
                     t.emotion, t.candidate, t.candidate_frames = top, None, 0
@@ -227,7 +229,7 @@ class Tracker:
                 t.candidate, t.candidate_frames = None, 0
             if not t.announced:
                 t.announced = True
-                events.append(Event("face_appeared", now, t.id, t.emotion,
+                events.append(Event(EventKind.FACE_APPEARED, now, t.id, t.emotion,
                                     float(t.probs[self.labels.index(t.emotion)]), t.int_box()))
         return events
 
@@ -239,7 +241,7 @@ class Tracker:
             t.readable = False
             if not t.announced:
                 t.announced = True
-                events.append(Event("face_appeared", now, t.id, box=t.int_box(),
+                events.append(Event(EventKind.FACE_APPEARED, now, t.id, box=t.int_box(),
                                     extra={"readable": False}))
         return events
 
@@ -261,5 +263,5 @@ class Tracker:
 
     @staticmethod
     def _left(t: Track, now: float) -> Event:
-        return Event("face_left", now, t.id, t.emotion, box=t.int_box(),
+        return Event(EventKind.FACE_LEFT, now, t.id, t.emotion, box=t.int_box(),
                      extra={"duration_s": round(t.last_seen - t.first_seen, 2)})

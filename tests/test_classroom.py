@@ -112,3 +112,48 @@ def test_a_face_too_small_to_read_is_counted_without_an_emotion(shared, tmp_path
     assert summary["faces_seen"] == 1 and summary["faces_unread"] == 1
     assert summary["emotion_share"] == {} and summary["dominant"] is None
 
+
+
+def test_a_room_of_thirty_is_read_three_faces_a_run_in_turns(shared, tmp_path):
+    """[classifier] faces_per_run = 3: each detector run reads at most 3 faces, those read
+    longest ago first, so all 30 faces of the panned six-groups clip are read, and read
+    again, while a run costs 3 reads, not 30; and between far passes the far faces are
+    looked for again 8 at a time (multiscale.REFRESH_MOST)."""
+    clip = material.crowd_clip(30, material.FRAMES["720p"], tmp_path / "crowd.mp4", seconds=6)
+    cfg = config.from_dict({"source": {"uri": str(clip), "realtime": False},
+                            "log": {"dir": str(tmp_path / "log")},
+                            "console": {"enabled": False},
+                            "monitor": {"summary_interval": 3600}})
+    assert cfg.classifier.faces_per_run == 3
+    monitor = Monitor(cfg)
+    classify, reads = monitor.classifier.classify, []
+
+    def counted(gray, boxes):
+        reads.append(len(boxes))
+        return classify(gray, boxes)
+    monitor.classifier.classify = counted
+    refresher, looked = monitor.detector.refresher, []
+    refresh = refresher.refresh
+    refresher.refresh = lambda frame, boxes: looked.append(len(boxes)) or refresh(frame, boxes)
+    monitor.run()
+    records = [json.loads(x) for x in (tmp_path / "log" / "events.jsonl").read_text().splitlines()]
+    appeared = [r for r in records if r["event"] == "face_appeared"]
+    assert max(reads) == 3
+    assert len(appeared) >= 27 and all(r.get("emotion") for r in appeared), len(appeared)
+    assert sum(reads) >= 2 * len(appeared)     # read in turns, again and again
+    assert looked and max(looked) == 8          # far faces looked for again 8 a run
+
+
+def test_a_4k_frame_is_searched_in_tiles_each_face_once(detector, shared):
+    """A 2560x1440 camera: the far pass runs in tiles of at most TILE_AREA input pixels
+    (its memory does not grow with the camera), and a face in the overlap of two tiles
+    is counted once. The 720p mosaic of 32 px faces, four times, fills the frame."""
+    from edge.detectors.wide import TILE_AREA, tile_grid
+    part = material.mosaic(32, material.FRAMES["720p"])
+    image = np.vstack([np.hstack([part.image, part.image])] * 2)
+    truth = [(x + dx, y + dy, w, h) for dx in (0, 1280) for dy in (0, 720)
+             for x, y, w, h in part.faces]
+    cols, rows, tw, th = tile_grid(*detector.far.input_size(2560, 1440))
+    assert cols * rows > 1 and tw * th <= TILE_AREA
+    hit, extra = material.match([d.box for d in detector.detect(image)], truth)
+    assert sum(hit) >= 0.9 * len(truth) and extra == 0, (sum(hit), len(truth), extra)

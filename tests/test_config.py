@@ -95,3 +95,14 @@ def test_config_get_prints_what_the_program_reads(tmp_path, capsys):
     assert capsys.readouterr().out == "0.0.0.0\ntrue\n8080\n\n"
     assert cli.main(["config", "--get", "web.nope"]) == 2
     assert "--get web.nope: unknown key" in capsys.readouterr().err
+
+
+def test_config_get_reads_sub_sections(tmp_path, capsys):
+    from edge import cli
+    f = tmp_path / "c.toml"
+    f.write_text("[detector.far]\nevery = 6\n")
+    assert cli.main(["config", "--config", str(f), "--get", "detector.far.every",
+                     "detector.far.smallest_face"]) == 0
+    assert capsys.readouterr().out == "6\n24\n"
+    assert cli.main(["config", "--get", "detector.far"]) == 2
+    assert "--get detector.far: a section, not a key; its keys: every," in capsys.readouterr().err

@@ -216,6 +216,16 @@ def checks(vm: VM, res: Results) -> None:
             p.returncode == 0 and vm.prop("ActiveState") == "active")
     if p.returncode:
         print(p.stdout[-5000:])
+        # what the service said, and how it ended, for whoever reads this run's output
+        print(vm.out(f"sudo journalctl -u {APP} -n 80 --no-pager; "
+                     f"systemctl show {APP} -p Result,ExecMainStatus,ExecMainCode,NRestarts"))
+        # the same run without systemd (the service's user, no hardening): the program
+        # or the unit? Each detector kind, 40 frames.
+        for kind in ("blazeface-multiscale", "blazeface-full", "blazeface-short"):
+            r = vm.ssh(f"cd /tmp && sudo runuser -u {APP} -- env PYTHONFAULTHANDLER=1 EMOTION_EDGE_MODELS=/opt/{APP}/models "
+                       f"LOGS_DIRECTORY=/tmp /opt/{APP}/venv/bin/{APP} run --config /etc/{APP}/config.toml "
+                       f"--detector {kind} --max-frames 40 2>&1 | tail -40; echo exit ${{PIPESTATUS[0]}}", 600)
+            print(f"without systemd, {kind}:", r.stdout.strip()[-4000:])
         return
 
     # --- boot, readiness, events ------------------------------------------------------------

@@ -153,11 +153,19 @@ class BlazeFaceDetector(FaceDetector):
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         return self._run(frame_bgr, weak=False)[0]
 
+    def detect_whole(self, image_bgr: np.ndarray) -> list[Detection]:
+        """Faces scored at least ``continue_score`` in all of ``image_bgr`` (a crop of a
+        frame, looked at again), whatever the ROI."""
+        strong, faint = self._run(image_bgr, weak=self._weak_logit < self._min_logit,
+                                  roi=WHOLE_FRAME)
+        return strong + faint
+
     def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
         return self._run(frame_bgr, weak=self._weak_logit < self._min_logit)
 
-    def _run(self, frame_bgr: np.ndarray, weak: bool) -> tuple[list[Detection], list[Detection]]:
-        region = frame_region(frame_bgr, self.roi)
+    def _run(self, frame_bgr: np.ndarray, weak: bool,
+             roi: Roi | None = None) -> tuple[list[Detection], list[Detection]]:
+        region = frame_region(frame_bgr, self.roi if roi is None else roi)
         if region is None:
             return [], []
         x0, y0, x1, y1 = region

@@ -9,8 +9,11 @@ Two passes, composed around the two BlazeFace models the project already ships:
   its faces are kept and returned again, each moved on as it moved since the pass before
   (a classroom moves slowly; a walking face's box keeps up, so the tracker's IoU matching
   still holds), so the far pass's cost is spread over ``every`` calls; when far passes find
-  nobody (a kiosk), they come 2x, then 4x less often. A photo on its own (``detect``) gets
+  nobody (a kiosk), they come 2x, then 4x less often, and when one finds just the faces of
+  the one before (a seated class), 2x less often. A photo on its own (``detect``) gets
   both passes.
+- refresh: between far passes the far faces are looked for again around where they were,
+  side by side in one small call, at most ``REFRESH_MOST`` (8) a run, in turns.
   A far face that overlaps a near one is dropped: near boxes win. So is a far face that
   the near pass would have seen (a side above 24 of its 192 input pixels: 80 px of a
   640 px frame): the far pass is for what the near pass cannot see, and on the kiosk clip
@@ -48,6 +51,10 @@ from .far import FarConfig  # noqa: F401  (the kind's sub-section, re-exported)
 # The near pass (full range, 192x192) finds 5 of 5 faces of the group photo from 16 to 24
 # input pixels (bench/results/classroom.md): far faces larger than 24 are its job.
 NEAR_INPUT, NEAR_FACE_INPUT = 192, 24
+# Far faces looked for again on one run between far passes, at most: a 3x3 grid of 64 px
+# cells, ~7 ms. All 30 of a class would cost ~25 ms on every run and ~20 MB; in turns of 8,
+# the classroom video keeps its 15 people as 15 tracks (4 a run: 19; all: 15).
+REFRESH_MOST = 8
 
 # ``cfg`` below is an edge.detectors.DetectorConfig (not imported: no import cycle).
 DetectorConfig = Any
@@ -82,6 +89,7 @@ class _FarFace:
     v: tuple[float, float] = (0.0, 0.0)  # its centre's motion, pixels per call
     age: int = 0                         # calls since it was last found
     held: bool = False                   # missed by the latest far pass, kept one more
+    looked: int = -1                     # the call that last looked for it again
 
     def now(self, fw: int, fh: int) -> Detection:
         """Where it should be now: moved on as it was moving (at most a third of its side), so a
@@ -130,6 +138,7 @@ class MultiScaleDetector(FaceDetector):
         self._calls = 0
         self._until_far = 0      # detector runs to the next far pass
         self._empty = 0          # far passes in a row that found nobody
+        self._still = 0          # far passes in a row that found the faces of the one before
         self._far_faces: list[_FarFace] = []
         self._far_shape: tuple[int, ...] | None = None
         self.far_runs = 0   # counters, for the benchmark
@@ -155,13 +164,15 @@ class MultiScaleDetector(FaceDetector):
             known = self._far_faces
             found = self._far(frame_bgr, [f.now(fw, fh) for f in known])
             kept: list[_FarFace] = []
+            new = 0
             for d in found:
                 f = _nearest(d, known, fw, fh)
                 if f is None or f in kept:
-                    f = _FarFace(d)
+                    f, new = _FarFace(d), new + 1
                 else:
                     f.found_at(d)
                 kept.append(f)
+            still = bool(known) and not new and len(kept) == len(known)
             # A face the pass before found and this one misses (a head turned away for a
             # moment) is kept, where it was heading, one more pass: a far pass comes only
             # every ``every`` runs, and the tracker would lose it.
@@ -174,18 +185,30 @@ class MultiScaleDetector(FaceDetector):
             self._far_shape = frame_bgr.shape
             self.far_runs += 1
             # Nobody far away (a kiosk): look again less often, up to 4x the interval,
-            # so the kiosk close-up pays little for the classroom's pass.
+            # so the kiosk close-up pays little for the classroom's pass. The same faces
+            # as the pass before, nobody new, nobody gone (a seated class): 2x.
             self._empty = 0 if kept else self._empty + 1
-            self._until_far = self.every * 2 ** min(self._empty, 2)
+            self._still = self._still + 1 if still else 0
+            self._until_far = self.every * 2 ** max(min(self._empty, 2), min(self._still, 1))
         elif self.refresher is not None and self._far_faces:
-            now = [f.now(fw, fh) for f in self._far_faces]
-            for f, d in zip(self._far_faces, self.refresher.refresh(frame_bgr,
-                                                                    [d.box for d in now])):
+            turn = self._to_refresh()
+            for f in turn:
+                f.looked = self._calls
+            now = [f.now(fw, fh) for f in turn]
+            for f, d in zip(turn, self.refresher.refresh(frame_bgr, [d.box for d in now])):
                 if d is not None:
                     f.found_at(d)
             self.refreshes += 1
         self._calls += 1
         return self._merge(strong, weak, [f.now(fw, fh) for f in self._far_faces])
+
+    def _to_refresh(self) -> list[_FarFace]:
+        """The far faces to look for again on this run: all of a few, or in turns the
+        ``REFRESH_MOST`` looked for longest ago (one call's cost stays bounded)."""
+        faces = self._far_faces
+        if len(faces) <= REFRESH_MOST:
+            return faces
+        return sorted(faces, key=lambda f: f.looked)[:REFRESH_MOST]
 
     def _far(self, frame: np.ndarray, known: list[Detection]) -> list[Detection]:
         reach = NEAR_FACE_INPUT * max(frame.shape[:2]) / NEAR_INPUT
@@ -212,12 +235,16 @@ class MultiScaleDetector(FaceDetector):
         x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
         x1, y1 = int(min(fw, cx + half)), int(min(fh, cy + half))
         self.checks += 1
-        for c in self.check.detect(frame[y0:y1, x0:x1]):
-            qx, qy, qw, qh = c.box
-            if abs(qx + qw / 2 + x0 - cx) < w / 2 and abs(qy + qh / 2 + y0 - cy) < h / 2 \
-                    and 0.5 <= qw / w <= 2.0:   # the same face, not one it is part of
-                return True
-        return False
+        crop = frame[y0:y1, x0:x1]
+
+        def same_face(found: list[Detection]) -> bool:   # not a face it is part of
+            return any(abs(qx + qw / 2 + x0 - cx) < w / 2 and abs(qy + qh / 2 + y0 - cy) < h / 2
+                       and 0.5 <= qw / w <= 2.0 for qx, qy, qw, qh in (c.box for c in found))
+        # Then full range, a model with errors of its own, at its continue_score: short
+        # range's check alone passed a coat's button (0.79) that full range scores 0.43,
+        # while 99% of the mosaics' real 24-48 px faces score over 0.59 there.
+        return same_face(self.check.detect(crop)) and (
+            not hasattr(self.near, "detect_whole") or same_face(self.near.detect_whole(crop)))
 
     def close(self) -> None:
         for d in (self.near, self.far, self.check, self.refresher):

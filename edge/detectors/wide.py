@@ -30,6 +30,50 @@ _ALIGN = 16  # the coarsest stride: input sides must be multiples of it
 # sides of room around it for the face to have moved.
 REFRESH_CELL, REFRESH_FACE = 64, 24
 REFRESH_SPAN = REFRESH_CELL / REFRESH_FACE
+# A large picture is run in overlapping tiles of at most TILE_AREA input pixels: LiteRT's
+# activations grow with the input (864x480, a 720p frame at 2/3: +95 MB; 1280x720 at
+# 1080p: +166 MB; a 4K camera's or a 12 MP photo's: +650 MB to +1 GB), a tile's stay
+# under ~100 MB whatever the picture. Tiles overlap by TILE_OVERLAP, more than the largest
+# face the far pass keeps (the near pass sees faces over ~71 input px), so each face lies
+# whole in the tile that owns it. 720p stays one call: in 2x2 tiles (160,000 px, +40 MB)
+# the tiles' narrower context moved scores enough that the classroom video's 15 people
+# became 17 tracks (2x1 tiles of 480x480: 16; one call: 15); 1080p runs in 3 strips of 496x720 (+75 MB, 1.2x the
+# pixels of one call).
+TILE_AREA, TILE_OVERLAP = 450_000, 96
+
+
+def tile_grid(width: int, height: int) -> tuple[int, int, int, int]:
+    """(cols, rows, tile width, tile height) covering a ``width`` x ``height`` input with
+    tiles of at most TILE_AREA pixels (multiples of 16), the fewest pixels in all."""
+    if width * height <= TILE_AREA:
+        return 1, 1, width, height
+    best = None
+    for cols in range(1, 17):
+        for rows in range(1, 17):
+            tw = math.ceil((width + (cols - 1) * TILE_OVERLAP) / cols / _ALIGN) * _ALIGN
+            th = math.ceil((height + (rows - 1) * TILE_OVERLAP) / rows / _ALIGN) * _ALIGN
+            if tw * th > TILE_AREA or tw <= TILE_OVERLAP or th <= TILE_OVERLAP:
+                continue
+            cost = cols * rows * tw * th
+            if best is None or cost < best[0]:
+                best = (cost, cols, rows, min(tw, width), min(th, height))
+    if best is None:
+        raise ValueError(f"{width}x{height}: too large to tile")
+    return best[1:]
+
+
+def _cuts(starts: list[int], size: int) -> list[float]:
+    """Where each tile's part of the picture begins and the last one ends: the middle of
+    each overlap."""
+    inner = [(a + size + b) / 2 for a, b in zip(starts, starts[1:])]
+    return [-math.inf, *inner, math.inf]
+
+
+def _starts(total: int, size: int, n: int) -> list[int]:
+    """``n`` tile origins from 0 to ``total - size``, evenly spread."""
+    if n == 1:
+        return [0]
+    return [round(i * (total - size) / (n - 1)) for i in range(n)]
 
 
 class WideShortRange(FaceDetector):
@@ -61,6 +105,8 @@ class WideShortRange(FaceDetector):
         self._canvas = np.zeros((1, 1, 3), np.uint8)
         self._anchors = np.zeros((0, 2), np.float32)
         self._cells, self._cols = 0, 1   # refresh()'s layout
+        self._tiles: list[tuple[int, int, float, float, float, float]] = []
+        self._scaled: np.ndarray | None = None   # the scaled picture, when tiled
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
         """The model input (w, h) for a region of ``width`` x ``height`` frame pixels."""
@@ -80,8 +126,23 @@ class WideShortRange(FaceDetector):
         self._canvas = np.zeros((ih, iw, 3), np.uint8)   # right/bottom border stays black
 
     def _layout(self, h: int, w: int) -> None:
-        self._resize_input(*self.input_size(w, h))
-        self._resized = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        iw, ih = self.input_size(w, h)
+        rw, rh = max(1, round(w * self.scale)), max(1, round(h * self.scale))
+        cols, rows, tw, th = tile_grid(iw, ih)
+        if cols * rows == 1:
+            self._tiles, self._scaled = [(0, 0, False, False, False, False)], None
+        else:   # the scaled picture is cut into the tiles: each inside it, none padded
+            tw, th = min(tw, rw // _ALIGN * _ALIGN), min(th, rh // _ALIGN * _ALIGN)
+            xs, ys = _starts(rw, tw, cols), _starts(rh, th, rows)
+            # Each tile owns the faces centred in its part of the picture: up to the middle
+            # of its overlaps with the next tiles. A face of at most the overlap lies whole
+            # in the tile that owns it; a cut one is centred in the other tile's part.
+            cx, cy = _cuts(xs, tw), _cuts(ys, th)
+            self._tiles = [(x, y, cx[i], cy[j], cx[i + 1], cy[j + 1])
+                           for j, y in enumerate(ys) for i, x in enumerate(xs)]
+            self._scaled = np.empty((rh, rw, 3), np.uint8)
+        self._resize_input(tw, th)
+        self._resized = (rw, rh)
         self._layout_for = (h, w)
         self._cells = 0
 
@@ -119,9 +180,13 @@ class WideShortRange(FaceDetector):
             self._layout(*img.shape[:2])
         rw, rh = self._resized
         interp = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR
-        self._canvas[:] = 0
-        cv2.resize(img, (rw, rh), dst=self._canvas[:rh, :rw], interpolation=interp)
-        boxes, scores = self._infer()
+        if self._scaled is None:
+            self._canvas[:] = 0
+            cv2.resize(img, (rw, rh), dst=self._canvas[:rh, :rw], interpolation=interp)
+            boxes, scores = self._infer()
+        else:
+            boxes, scores = self._tiled(cv2.resize(img, (rw, rh), dst=self._scaled,
+                                                   interpolation=interp))
         # input px -> region px (the scaled region sits top-left) -> frame px.
         sx, sy = rw / (x1 - x0), rh / (y1 - y0)
         out = []
@@ -136,6 +201,21 @@ class WideShortRange(FaceDetector):
                 continue
             out.append(Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(score)))
         return out
+
+    def _tiled(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model on each tile of ``scaled``; boxes (in its pixels) merged across tiles,
+        less those cut by a tile's inner edge."""
+        tw, th = self._input
+        all_boxes, all_scores = [], []
+        for x, y, x0, y0, x1, y1 in self._tiles:
+            self._canvas[:] = scaled[y:y + th, x:x + tw]
+            boxes, scores = self._infer()
+            boxes += np.array([x, y, x, y], np.float32)
+            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+            mine = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+            all_boxes.append(boxes[mine])
+            all_scores.append(scores[mine])
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
 
     def refresh(self, frame_bgr: np.ndarray, boxes: list) -> list[Detection | None]:
         """Each of ``boxes`` (faces found before) looked for again, all in one call: a

@@ -19,6 +19,7 @@ import logging
 import cv2
 import numpy as np
 
+from ..eventlog import EventKind
 from ..classifier import ModelError, crop_box
 from ..events import Box, Event, TrackedFace, iso_utc
 from .config import RECOMMENDED_FPS, MicroConfig
@@ -181,7 +182,7 @@ class MicroStage:
         if probs[top] < self.cfg.min_score:
             return None
         t_on, t_apex, t_off = tr.times[onset], tr.times[apex], tr.times[offset]
-        return Event("micro_expression", t, face.track_id, self.model.labels[top],
+        return Event(EventKind.MICRO_EXPRESSION, t, face.track_id, self.model.labels[top],
                      float(probs[top]), face.box,
                      {"onset": iso_utc(t_on), "apex": iso_utc(t_apex),
                       "duration_s": round(t_off - t_on, 3),

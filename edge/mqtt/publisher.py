@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from ..eventlog import EventKind
 from ..events import Event
 from .bounded import MAX_INCOMING, BoundedClient
 from .spool import Spool, Spooled
@@ -220,10 +221,10 @@ class Publisher:
         now = time.time()
         while self._queue:
             ev = self._queue.popleft()
-            if ev.kind == "model_changed":
+            if ev.kind == EventKind.MODEL_CHANGED:
                 self._model_changed(ev)
                 continue
-            if ev.kind == "summary":
+            if ev.kind == EventKind.SUMMARY:
                 seq = self.spool.next_seq("state")
                 dropped = self.spool.dropped + self.queue_dropped
                 self.spool.put(self.topics.state,

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from ..eventlog import EventKind
 from .. import __version__
 from ..events import Event, iso_utc
 
@@ -22,8 +23,8 @@ ONLINE, OFFLINE = "online", "offline"
 # class [a-zA-Z0-9_-]"; the same rule keeps MQTT wildcards (+ #) and '/' out of our topics.
 ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # Face events as published: the log's kind -> the short name on the events topic.
-EVENT_NAMES = {"face_appeared": "appeared", "emotion_changed": "changed",
-               "face_left": "left", "micro_expression": "micro_expression"}
+EVENT_NAMES = {EventKind.FACE_APPEARED: "appeared", EventKind.EMOTION_CHANGED: "changed",
+               EventKind.FACE_LEFT: "left", EventKind.MICRO_EXPRESSION: "micro_expression"}
 # Fields an event payload carries beyond the common ones (no box: where a face is in the
 # picture is not needed to know the room's mood).
 EVENT_EXTRA = ("previous", "duration_s")

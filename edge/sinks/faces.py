@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 
+from ..eventlog import EventKind
 from ..classifier import crop_box
 from ..events import Event, FrameResult
 from .base import Sink, SinkError
@@ -40,7 +41,7 @@ class FaceCropSink(Sink):
         if result.image is None:
             return
         for e in result.events:
-            if e.kind == "face_appeared" and e.box is not None:
+            if e.kind == EventKind.FACE_APPEARED and e.box is not None:
                 self._save(result.image, e)
 
     def _save(self, image, e: Event) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..eventlog import EventKind
 from ..events import Event
 from ..mqtt.spool import Spool, SpoolError
 from ..mqtt.topics import EVENT_NAMES, ID_RE, Topics, safe_id
@@ -139,7 +140,7 @@ class MqttSink(Sink):
             else "", tls=c.tls, ca_file=c.ca_file, cert_file=c.cert_file, key_file=c.key_file,
             reconnect_max_s=c.reconnect_max)
         self._publisher_class = Publisher
-        self._kinds = {"summary"} | (set(EVENT_NAMES) if c.publish_events else set())
+        self._kinds = {EventKind.SUMMARY} | (set(EVENT_NAMES) if c.publish_events else set())
         self.spool: Spool | None = None
         self.publisher: Publisher | None = None
         self._started = False
@@ -161,7 +162,7 @@ class MqttSink(Sink):
         # This run's first state, before any summary: what the broker keeps (retained) and
         # Home Assistant shows from the moment we connect is no longer the state from before
         # a restart or a crash. Honest, not invented: no frame analysed yet, nothing seen.
-        self.publisher.submit(Event("summary", time.time(), extra={
+        self.publisher.submit(Event(EventKind.SUMMARY, time.time(), extra={
             "interval_s": 0.0, "faces_seen": 0, "emotion_share": {}, "dominant": None,
             "frames": 0, "fps": None}))
         self.publisher.start()
@@ -185,7 +186,7 @@ class MqttSink(Sink):
         if self.publisher is None:
             return
         for e in events:
-            if e.kind in kinds or e.kind == "model_changed":   # the latter: new discovery
+            if e.kind in kinds or e.kind == EventKind.MODEL_CHANGED:   # the latter: new discovery
                 self.publisher.submit(e)
 
     def close(self) -> None:

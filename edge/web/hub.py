@@ -15,6 +15,7 @@ from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from ..eventlog import EventKind
 from ..events import Event, FrameResult
 from .encoder import JpegEncoder
 
@@ -54,10 +55,10 @@ class LiveHub:
 
     def events(self, events: Sequence[Event]) -> None:
         for e in events:
-            if e.kind != "summary" and not self._subs:
+            if e.kind != EventKind.SUMMARY and not self._subs:
                 continue                  # nobody to tell; only summaries are kept
             rec = e.to_record()
-            if e.kind == "summary":
+            if e.kind == EventKind.SUMMARY:
                 self.summaries.append(rec)
                 while self.summaries and e.time - _unix(self.summaries[0]) > RECENT_S:
                     self.summaries.popleft()

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..eventlog import EventKind
 from . import i18n
 from .palette import screen_colours
 
@@ -98,9 +99,9 @@ class Kiosk:
             return room_now(msg, len(self.web.pipeline.labels), self.shows_faces)
         if msg["type"] == "event":
             rec = msg["record"]
-            if rec.get("event") == "summary":
+            if rec.get("event") == EventKind.SUMMARY:
                 return {"type": "summary", "record": slim_summary(rec)}
-            if rec.get("event") == "model_changed":
+            if rec.get("event") == EventKind.MODEL_CHANGED:
                 return self.hello()          # new labels: the screen starts over
         return None
 

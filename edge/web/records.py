@@ -3,6 +3,7 @@ has the type and range the log format gives it (docs/log-format.md), copied fiel
 Anything else (a foreign line, a string ``faces_seen``, HTML in ``interval_s``) is skipped
 like a torn line, so nothing the page or the report shows comes from outside that shape."""
 from __future__ import annotations
+from ..eventlog import EventKind
 
 import math
 from datetime import datetime
@@ -14,7 +15,7 @@ MAX_LABEL_CHARS = 64
 
 def clean_summary(rec: Any) -> dict[str, Any] | None:
     """The summary's known fields, checked; None when it is not a summary this can show."""
-    if not isinstance(rec, dict) or rec.get("event") != "summary":
+    if not isinstance(rec, dict) or rec.get("event") != EventKind.SUMMARY:
         return None
     ts = rec.get("ts")
     if not isinstance(ts, str) or len(ts) > 40:
@@ -23,7 +24,7 @@ def clean_summary(rec: Any) -> dict[str, Any] | None:
         datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
         return None
-    out: dict[str, Any] = {"event": "summary", "ts": ts}
+    out: dict[str, Any] = {"event": EventKind.SUMMARY, "ts": ts}
     interval, faces = rec.get("interval_s"), rec.get("faces_seen")
     if not (_number(interval) and 0 <= interval < 1e7 and _whole(faces) and 0 <= faces < 1e9):
         return None
