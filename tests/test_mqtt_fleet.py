@@ -166,7 +166,7 @@ def test_fleet_on_a_hostile_broker_keeps_its_network_thread(tmp_path, broker):
             f"; {bad} bad message(s) ignored" in last
 
     def wait(predicate, what: str) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180     # a bound against a hang, not a speed test
         while not predicate():
             assert time.monotonic() < deadline and live.poll() is None, \
                 f"{what}: {screen()!r} {live.poll()}"
@@ -182,7 +182,7 @@ def test_fleet_on_a_hostile_broker_keeps_its_network_thread(tmp_path, broker):
         wait(lambda: shows(9, 2 * len(HOSTILE) + 1), "the live messages")
     finally:
         live.send_signal(signal.SIGINT)
-        live.wait(20)
+        live.wait(120)                        # (a full run beside a VM took over 20 s)
         reader.join(10)
         pub.disconnect()
         pub.loop_stop()
