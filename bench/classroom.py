@@ -1,7 +1,7 @@
 """Classroom benchmark (issue 37): small faces found, and what 30-60 of them cost.
 
     nice .venv/bin/python bench/classroom.py [--frames N] [--peer-frames N] [--skip-peer]
-                                            [--only recall|speed|calls]
+                                            [--only recall|speed|calls|int8]
 
 1. recall: every detector kind of the registry, and the `fer` peer's own face finder
    (FER(mtcnn=False).find_faces, its defaults), on the classroom mosaics of
@@ -16,6 +16,9 @@
 3. calls: per-call CPU cost of each model, and what a Pi 4 must carry at 15 camera fps.
 4. log: the event log's bytes per hour with the defaults, from the classroom video (15
    real people who move and change expression), scaled to 30 faces.
+5. int8 (only with ``--only int8``): the far pass with [detector.far] model = float and
+   int8 in one run: recall and false faces, per-call ms and RSS of the short-range
+   interpreter, the classroom video's tracks, and the 30-face clips' fps and peak RSS.
 
 The peer needs `fer` (bench only, never on the device): pip install --target DIR --no-deps
 fer==25.10.3 pandas "setuptools<81" python-dateutil pytz tzdata, and FER_PEER_PATH=DIR.
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +47,8 @@ import pipeline as pipeline_bench  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "classroom.md"
 TITLES = ("Recall against face size", "False faces on the no-face clips",
-          "Speed against faces in view", "What a Pi 4 must carry", "The event log for 30 faces")
+          "Speed against faces in view", "What a Pi 4 must carry", "The event log for 30 faces",
+          "int8 far pass")
 NO_FACE_CLIPS = ("pyfeat_no_face.mp4",)
 CROWDS = (1, 5, 15, 30, 60)
 FPS = 15.0
@@ -363,6 +368,182 @@ def noface_section() -> list[str]:
     return lines + [""]
 
 
+# --- 6. the far pass's model: float or int8 ---------------------------------------------------
+
+FAR_MODELS = ("float", "int8")
+INT8_FILE = ROOT / "bench" / ".cache" / "face_detection_short_range_int8.tflite"
+
+
+def _far_files(int8: Path | None) -> dict[str, Path]:
+    """The far pass's two files: MediaPipe's float one and the int8 one, made (TensorFlow,
+    ~1 min) by `python -m convert blazeface-int8` unless given."""
+    from edge.detectors import default_models_dir
+    from edge.detectors.registry import SHORT_RANGE_FILE
+    if int8 is None:
+        int8 = INT8_FILE
+        if not int8.exists():
+            int8.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "convert", "blazeface-int8", "--out",
+                            str(int8)], cwd=ROOT, check=True)
+    return {"float": default_models_dir() / SHORT_RANGE_FILE.name, "int8": int8}
+
+
+def child_call(path: str, width: str, height: str, runs: str) -> dict:
+    """One short-range interpreter alone at ``width`` x ``height`` (as the far pass or the
+    refresh resizes it): median CPU ms per call, and what its allocation and first call
+    added to this process's RSS."""
+    from ai_edge_litert.interpreter import Interpreter
+    w, h = int(width), int(height)
+
+    def rss() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    r0 = rss()
+    it = Interpreter(model_path=path, num_threads=1)
+    i = it.get_input_details()[0]["index"]
+    it.resize_tensor_input(i, [1, h, w, 3])
+    it.allocate_tensors()
+    frame = cv2.resize(material.six_groups().image, (w, h), interpolation=cv2.INTER_AREA)
+    it.set_tensor(i, frame[None, :, :, ::-1].astype(np.float32) * np.float32(2 / 255) - 1)
+    ms = _median_ms(it.invoke, int(runs))
+    return {"ms": ms, "rss_mb": rss() - r0}
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tracks(model: Path, clip: Path) -> tuple[int, int]:
+    """The classroom video with the defaults but [detector.far] model: (tracks that
+    appeared, the last summary's faces_seen), as tests/test_classroom.py counts them."""
+    from edge import config
+    from edge.pipeline import Monitor
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.from_dict({"source": {"uri": str(clip), "realtime": False},
+                                "detector": {"far": {"model": str(model)}},
+                                "log": {"dir": tmp}, "console": {"enabled": False},
+                                "monitor": {"summary_interval": 3600}})
+        Monitor(cfg).run()
+        records = [json.loads(line) for line in
+                   (Path(tmp) / "events.jsonl").read_text().splitlines()]
+    tracks = {r["track"] for r in records if r["event"] == "face_appeared"}
+    summary = [r for r in records if r["event"] == "summary"][-1]
+    return len(tracks), summary["faces_seen"]
+
+
+def int8_section(frames: int, int8: Path | None = None) -> list[str]:
+    """The default detector with [detector.far] model = the float and the int8 file, in
+    one run."""
+    from edge.detectors import DetectorConfig, create_detector
+    from edge.detectors.far import FarConfig
+    sizes = (24, 32, 40, 48)
+    frames_by = {(res, px): material.mosaic(px, size)
+                 for res, size in material.FRAMES.items() for px in sizes}
+    frames_by[("720p", "six groups")] = material.six_groups()
+    cartoon = []
+    cap = cv2.VideoCapture(str(material.SHARED / "video" / NO_FACE_CLIPS[0]))
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        cartoon.append(f)
+    recall = {}
+    files = _far_files(int8)
+    for model in FAR_MODELS:
+        det = create_detector(DetectorConfig(far=FarConfig(model=str(files[model]))))
+        cells = {}
+        for key, fr in frames_by.items():
+            hit, extra = material.match([d.box for d in det.detect(fr.image)], fr.faces)
+            cells[key] = (sum(hit), len(hit), extra)
+        false = sum(len(det.detect(f)) for f in cartoon)
+        recall[model] = (cells, 100 * false / len(cartoon))
+        det.close()
+        print("int8 section: recall", model, cells, false, flush=True)
+    calls = {}
+    shapes = {"far pass 720p (864x480)": (864, 480), "far pass 1080p tile (496x720)": (496, 720),
+              "refresh, 8 faces (192x192)": (192, 192)}
+    for label, (w, h) in shapes.items():
+        for model in FAR_MODELS:
+            r = subprocess.run([sys.executable, __file__, "--child-call", str(files[model]),
+                                str(w), str(h), "9"], capture_output=True, text=True,
+                               timeout=600)
+            line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+            calls[(label, model)] = json.loads(line[-1]) if line else None
+            print("int8 section:", label, model, calls[(label, model)], flush=True)
+    tracks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = material.classroom_clip(Path(tmp) / "classroom.mp4")
+        for model in FAR_MODELS:
+            tracks[model] = _tracks(files[model], clip)
+            print("int8 section: tracks", model, tracks[model], flush=True)
+        speed: dict = {}
+        every, ahead = pipeline_bench.DEFAULT_EVERY, pipeline_bench.DEFAULT_AHEAD
+        for res, size in material.FRAMES.items():
+            crowd = material.crowd_clip(30, size, Path(tmp) / f"crowd30_{res}.mp4")
+            for rep in range(2):    # interleaved: drift in the machine's speed hits both
+                for model in FAR_MODELS:
+                    os.environ["BENCH_FAR_MODEL"] = str(files[model])
+                    r = pipeline_bench.run_child("edge", str(crowd), "1", str(frames),
+                                                 DetectorConfig().kind, str(every), str(ahead))
+                    speed.setdefault((res, model), []).append(r)
+                    print("int8 section: speed", res, model, r, flush=True)
+        os.environ.pop("BENCH_FAR_MODEL", None)
+    load = os.getloadavg()[0]
+    lines = ["## int8 far pass", "",
+             f"`bench/classroom.py --only int8 --frames {frames}`, "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load:.1f} (a shared, busy "
+             "2-core x86 machine: compare float and int8 within this section, as ratios). "
+             "The default detector with `[detector.far] model` = MediaPipe's float "
+             "face_detection_short_range.tflite (float) and = the file `python -m convert "
+             "blazeface-int8` makes (int8: int8 weights and activations up to 1/4 of the "
+             "input's resolution, the coarser stages and the output heads float; "
+             f"sha256 {_sha(files['int8'])[:16]}...) for the far pass and its refresh; the "
+             "new-face check stays float in both.", "",
+             "Recall on the mosaics (as in the first section; + boxes on no face) and false "
+             f"faces per 100 frames of {NO_FACE_CLIPS[0]}:", "",
+             "| far model | frame | " + " | ".join(f"{px} px" for px in sizes) +
+             " | six groups (30) | false / 100 cartoon frames |",
+             "|---|---|" + "---|" * (len(sizes) + 2)]
+    for model in FAR_MODELS:
+        cells, false = recall[model]
+        for res in material.FRAMES:
+            cols = []
+            for px in sizes + ("six groups",):
+                if (res, px) not in cells:
+                    cols.append("")
+                    continue
+                h, n, e = cells[(res, px)]
+                cols.append(f"{h / n:.2f} ({h}/{n}){f' +{e}' if e else ''}")
+            lines.append(f"| {model} | {res} | " + " | ".join(cols) + f" | {false:.1f} |")
+    lines += ["", "One short-range interpreter alone (its own process, 1 thread, XNNPACK): "
+              "median CPU ms per call and the RSS its allocation and first call added:", "",
+              "| input | float ms | int8 ms | int8 / float | float RSS MB | int8 RSS MB |",
+              "|---|---|---|---|---|---|"]
+    for label in shapes:
+        f, q = calls[(label, "float")], calls[(label, "int8")]
+        if f and q:
+            lines.append(f"| {label} | {f['ms']:.1f} | {q['ms']:.1f} | {q['ms'] / f['ms']:.2f} "
+                         f"| {f['rss_mb']:.0f} | {q['rss_mb']:.0f} |")
+    lines += ["", f"The classroom video ({material.CLASSROOM_PEOPLE} people, "
+              "tests/test_classroom.py's count): tracks that appeared / the summary's faces "
+              "seen: " + "; ".join(f"{m} {t} / {s}" for m, (t, s) in tracks.items()) + ".", "",
+              f"The default pipeline on the 30-face clips ({frames} frames, its own process, "
+              "2 interleaved runs each; fps as fast as it runs, peak RSS):", "",
+              "| frame | far model | fps (runs) | CPU ms/frame | detect ms | peak RSS MB |",
+              "|---|---|---|---|---|---|"]
+    for (res, model), runs in speed.items():
+        ok = [r for r in runs if isinstance(r, dict)]
+        if not ok:
+            lines.append(f"| {res} | {model} | failed: {runs[0]} |||| ")
+            continue
+        lines.append(f"| {res} | {model} | {np.median([r['fps'] for r in ok]):.1f} ("
+                     + ", ".join(f"{r['fps']:.1f}" for r in ok) + ") | "
+                     f"{np.median([r['cpu_ms'] for r in ok]):.2f} | "
+                     f"{np.median([r['stages_ms'].get('detect', 0) for r in ok]):.1f} | "
+                     f"{max(r['rss_mb'] for r in ok):.0f} |")
+    return lines + [""]
+
+
 def write(sections: dict[str, list[str]]) -> None:
     """Replace the sections run this time in classroom.md, keep the others."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
@@ -390,8 +571,14 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--peer-frames", type=int, default=8)
     ap.add_argument("--skip-peer", action="store_true")
-    ap.add_argument("--only", choices=("recall", "noface", "speed", "calls", "log"))
+    ap.add_argument("--only", choices=("recall", "noface", "speed", "calls", "log", "int8"))
+    ap.add_argument("--far-int8", type=Path, help="--only int8: the int8 short range "
+                    f"(default: made by `python -m convert blazeface-int8` into {INT8_FILE})")
+    ap.add_argument("--child-call", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_call:
+        print(json.dumps(child_call(*args.child_call)))
+        return 0
     sections = {}
     if args.only in (None, "recall"):
         sections["recall"] = recall_section()
@@ -403,6 +590,8 @@ def main() -> int:
         sections["log"] = log_section()
     if args.only in (None, "speed"):
         sections["speed"] = speed_section(args.frames, args.peer_frames, args.skip_peer)
+    if args.only == "int8":   # not in a full run: it repeats the rows above for two models
+        sections["int8"] = int8_section(args.frames, args.far_int8)
     write(sections)
     print(RESULTS.read_text())
     return 0

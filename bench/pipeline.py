@@ -70,7 +70,10 @@ def child_edge(video: str, threads: int, frames: int, detector: str, every: int,
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.from_dict({
             "source": {"uri": video, "realtime": False, "loop": True, "read_ahead": ahead},
-            "detector": {"kind": detector, "threads": threads},
+            "detector": {"kind": detector, "threads": threads,
+                         # bench/classroom.py --only int8: the far pass's model, float or int8
+                         **({"far": {"model": os.environ["BENCH_FAR_MODEL"]}}
+                            if os.environ.get("BENCH_FAR_MODEL") else {})},
             "classifier": {"threads": threads},
             "tracker": {"detect_every": every},
             "monitor": {"max_frames": frames},

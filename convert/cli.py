@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add_train(sub)
-    from . import evaluate, interpolate, quantize, sizes
+    from . import blazeface_int8, evaluate, interpolate, quantize, sizes
     from .micro import cli as micro_cli
+    blazeface_int8.add_parser(sub)
     evaluate.add_parser(sub)
     interpolate.add_parser(sub)
     quantize.add_parser(sub)

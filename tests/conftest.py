@@ -126,6 +126,7 @@ KIND_OF_FILE = {
     "test_mqtt_install.py": "install",
     "test_web_install.py": "install",
     "test_convert.py": "host",
+    "test_blazeface_int8.py": "host",
     "test_face_size.py": "host",
     "test_micro_loso.py": "host",
     "test_micro_model.py": "host",

@@ -252,18 +252,23 @@ class MultiScaleDetector(FaceDetector):
                 d.close()
 
 
-def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector) -> FaceDetector:
-    """``near`` plus the far pass and its check, both short range (the file ``short_range``)."""
+def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector,
+                     far_model: Path | None = None) -> FaceDetector:
+    """``near`` plus the far pass, its refresh and its check, all short range: the check
+    the file ``short_range``, the far pass and its refresh ``far_model`` (default the
+    same; [detector.far] model). The check stays on ``short_range``: its ``verify_score``
+    was set on its scores, and at 128x128 it holds ~2 MB."""
     from .blazeface import SHORT_RANGE, BlazeFaceDetector
     from .wide import WideShortRange
     path = short_range
-    far = WideShortRange(path, scale=cfg.far.scale, min_score=cfg.far.min_score,
+    wide = far_model or short_range
+    far = WideShortRange(wide, scale=cfg.far.scale, min_score=cfg.far.min_score,
                          nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
                          threads=cfg.threads)
     check = BlazeFaceDetector(SHORT_RANGE, path, min_score=cfg.far.verify_score,
                               nms_iou=cfg.nms_iou, threads=cfg.threads) \
         if cfg.far.verify_score > 0 else None
-    refresh = WideShortRange(path, scale=1.0, min_score=cfg.far.min_score,
+    refresh = WideShortRange(wide, scale=1.0, min_score=cfg.far.min_score,
                              nms_iou=cfg.nms_iou, threads=cfg.threads)
     return MultiScaleDetector(near, far, check, refresh, every=cfg.far.every,
                               nms_iou=cfg.nms_iou)

@@ -77,7 +77,8 @@ def _blazeface(model_name: str):
 def _multiscale(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .multiscale import build_multiscale
     return build_multiscale(cfg, models / SHORT_RANGE_FILE.name,
-                            _blazeface("blazeface-full")(cfg, models))
+                            _blazeface("blazeface-full")(cfg, models),
+                            far_model=models / cfg.far.model if cfg.far.model else None)
 
 
 KINDS: dict[str, DetectorKind] = {k.name: k for k in (
