@@ -1,9 +1,35 @@
 """``python -m convert blazeface-int8``: MediaPipe's BlazeFace short range, int8 activations.
 
-The far pass of ``blazeface-multiscale`` runs short range on a large picture (864x480 for a
-720p frame): LiteRT then holds ~95 MB of float32 activations and spends ~54 ms a call on
-this host. int8 activations are 4x smaller and XNNPACK's QS8 kernels are faster, so this
-rebuilds the verified float model (fp16 weights) and quantizes it:
+    python -m convert blazeface-int8 [--source models/face_detection_short_range.tflite]
+        [--out models/face_detection_short_range_int8.tflite] [--samples 120]
+        [--float-from-stride 8]
+
+then ``[detector.far] model = "face_detection_short_range_int8.tflite"`` runs it for the
+far pass and its refresh. **Not the default, and not shipped**: measured against the float
+file in one run (bench/results/classroom.md, "int8 far pass"; 2-core x86 host, busy):
+
+- recall on the mosaics: the same within 1-2 faces a size (24 px 0.79 / 0.77 at 720p /
+  1080p, float 0.77 / 0.76; 32 px 0.96 / 0.96, float 0.98 / 0.97; 40-48 px 1.00), the
+  same false faces on the cartoon clip (3.2 per 100 frames, all from the near pass);
+- memory: the far pass's interpreter at 864x480 adds 56 MB instead of 84 (a 1080p tile
+  49 instead of 73, the refresh 14 instead of 16); the 30-face clip's peak RSS 178 MB
+  instead of 209 at 720p, 207 instead of 234 at 1080p: still over the 150 MB target;
+- **but** the classroom video's 15 people become 17 tracks (float: 15): int8 scores
+  jitter by ~0.23 logit (sd) against float's on the same faces, and a far face near the
+  threshold comes and goes between passes; and on this x86 host XNNPACK's int8 kernels
+  are slower than its float ones (far pass 1.2x the CPU ms, refresh 1.4x), so the
+  30-face clip runs at 0.96x float's fps at 720p (65.7 against 68.6), 1.0x at 1080p.
+
+Variants tried while choosing (same data, this session, not re-run by the bench): int8
+everywhere but the heads (``--float-from-stride 0``): 20 tracks for the 15 people, scores
++0.25 logit near the threshold (26 boxes over 0.5 on the mosaics where float has none),
+the far pass's RSS 55 MB; int8 only to 1/2 (``--float-from-stride 4``): 18 tracks, 63 MB.
+On a Pi's Cortex-A72/A76, where int8 kernels are usually faster than float ones, the
+trade may differ: it was not measured on one.
+
+The far pass runs short range on a large picture (864x480 for a 720p frame): LiteRT then
+holds ~84-95 MB of float32 activations. int8 activations are 4x smaller, so this rebuilds
+the verified float model (fp16 weights) and quantizes it:
 
 1. ``rebuild``: the .tflite's graph, read with LiteRT's Interpreter (ops in order, their
    constant tensors), is rebuilt op by op as a Keras functional model with a dynamic
@@ -12,15 +38,19 @@ rebuilds the verified float model (fp16 weights) and quantizes it:
    RESHAPE (-1 for the anchor axis, so any input size works), CONCATENATION; DEQUANTIZE of
    the fp16 weights becomes float32 weights. ``check_rebuild`` compares every rebuilt
    layer with the float model's own tensors (``experimental_preserve_all_tensors``) and the
-   two outputs at 128x128 and at the far pass's 864x480.
+   two outputs at 128x128 and at the far pass's 864x480 (max abs diff 1e-4 / 2e-4 / 1e-3).
 2. ``representative``: real pictures fed exactly as edge/detectors/wide.py feeds them
    (scaled by 2/3 with INTER_AREA into a black canvas of multiples of 16, RGB,
    x * 2/255 - 1): the scene photos, the classroom mosaics of bench/classroom_material.py
-   at 24-96 px faces, the videos' frames tiled 3x3, and the refresh's strip of 64 px cells.
+   at 24-96 px faces (1080p ones cut in the far pass's 496x720 tiles), the classroom
+   video's frames, and refresh strips of 64 px cells.
 3. ``quantize``: TFLiteConverter with int8 weights and activations, float32 input and
-   outputs (the device feeds it as before). The input's default shape is set back to
-   1x128x128x3 (its signature stays dynamic) so that code that expects the 128x128 model
-   runs it unchanged and resize_tensor_input works as with the float file.
+   outputs (the device feeds it as before); the output heads, and the stages at 1/8 and
+   1/16 of the input, stay float (QuantizationDebugger's denylisted nodes; see
+   ``float_nodes``). The input's default shape is set back to 1x128x128x3 (its signature
+   stays dynamic) so that code that expects the 128x128 model runs it unchanged and
+   resize_tensor_input works as with the float file. The same TensorFlow makes the same
+   bytes (calibration is seeded).
 
 TensorFlow is needed here only (the host toolchain); the device reads the .tflite.
 """

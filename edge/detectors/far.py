@@ -26,9 +26,9 @@ class FarConfig:
         "doc": "blazeface-multiscale: the short-range .tflite the far pass and its refresh "
                "run (a relative path is in the models folder); empty: MediaPipe's float "
                "face_detection_short_range.tflite. `python -m convert blazeface-int8` makes "
-               "one with int8 activations: ~30 MB less memory at 720p, but on this "
-               "project's x86 host slower and the classroom video's 15 people 17 tracks "
-               "(bench/results/classroom.md, int8 far pass)"})
+               "one with int8 activations: 28 MB less memory at 720p, the same recall, "
+               "but on this project's x86 host slower and the classroom video's 15 people "
+               "17 tracks (bench/results/classroom.md, int8 far pass)"})
     verify_score: float = field(default=0.72, metadata={
         "doc": "blazeface-multiscale: a face the far pass finds for the first time must "
                "score this on a close crop around it (0: no check)"})

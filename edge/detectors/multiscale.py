@@ -34,6 +34,11 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
   ~60 ms; over 3x2 tiles: 0.07 / 0.46 / 0.66 / 0.83, ~35 ms;
 - full range on the whole frame (the old default): 0 up to 48 px; Haar: 0.16 / 0.39 /
   0.60 / 0.74 at ~360 ms;
+- the far pass and refresh on an int8-activation copy of short range (``[detector.far]
+  model``, made by ``python -m convert blazeface-int8``): the same recall (0.79 / 0.96 /
+  1.00 / 1.00), 28 MB less memory (peak RSS 178 MB against 209 on the 30-face 720p
+  clip), but the classroom video's 15 people became 17 tracks and on this x86 host it
+  ran at 0.96x the fps: an option, not the default (bench/results/classroom.md);
 - YuNet (cv2.FaceDetectorYN) was not tried: no package on PyPI/npm/Debian ships its model
   file with the sha256 opencv_zoo publishes, and nothing is downloaded from elsewhere.
 """
