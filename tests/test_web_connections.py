@@ -145,7 +145,7 @@ def test_out_of_descriptors_is_a_counted_warning_and_the_page_comes_back(tmp_pat
                              (first_free_descriptor(proc.pid), limits[1]))
             viewer = threading.Thread(target=lambda: answer.append(state(port)))
             viewer.start()
-            viewer.join(3.0)
+            viewer.join(1.5)
             if viewer.is_alive():                # not accepted: out of descriptors
                 break
         resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, limits)
