@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import resource
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -113,6 +116,48 @@ def test_idle_crowds_and_slow_clients_under_a_descriptor_limit(tmp_path, videos)
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) <= 20 and "Traceback" not in err, err[-3000:]
     assert any("closed the longest waiting" in x for x in lines), lines   # said once, not per socket
+
+
+def first_free_descriptor(pid: int) -> int:
+    used = {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+    return next(n for n in range(len(used) + 1) if n not in used)
+
+
+def test_out_of_descriptors_is_a_counted_warning_and_the_page_comes_back(tmp_path, videos):
+    """The process runs out of descriptors (made certain here by lowering its limit to the
+    first free descriptor while it runs): a failed accept is one warning, not asyncio's
+    error and traceback, and the page answers again once descriptors are free."""
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[web]\nenabled = true\nport = 0\n'
+                    f'[source]\nuri = "{videos / "pyfeat_single_face.mp4"}"\nloop = true\n'
+                    f'[log]\ndir = "{tmp_path / "logs"}"\n[console]\nenabled = false\n')
+    proc = subprocess.Popen([*EMOTION_EDGE, "run", "--config", str(conf)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    limits = resource.prlimit(proc.pid, resource.RLIMIT_NOFILE)
+    try:
+        line = proc.stdout.readline()
+        assert "web page:" in line, (line, proc.poll())
+        port = int(line.rsplit(":", 1)[1].strip("/\n"))
+        state(port)
+        answer: list[dict] = []
+        for _ in range(30):                      # the process's descriptors may move: retry
+            resource.prlimit(proc.pid, resource.RLIMIT_NOFILE,
+                             (first_free_descriptor(proc.pid), limits[1]))
+            viewer = threading.Thread(target=lambda: answer.append(state(port)))
+            viewer.start()
+            viewer.join(1.5)
+            if viewer.is_alive():                # not accepted: out of descriptors
+                break
+        resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, limits)
+        viewer.join(60.0)                        # a hang bound: asyncio retries after 1 s
+        alive = proc.poll() is None
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert answer and answer[-1]["type"] == "hello", err[-3000:]
+    assert alive, err[-3000:]
+    assert "Traceback" not in err and "ERROR" not in err, err[-3000:]
+    assert err.count("out of file descriptors") == 1, err[-3000:]
 
 
 def test_at_the_cap_the_most_crowded_address_yields_and_busy_ones_are_never_closed():

@@ -54,7 +54,6 @@ class HaarDetector(FaceDetector):
         if region is None:
             return []
         x0, y0, x1, y1 = region
-        fh, fw = frame_bgr.shape[:2]
         img = frame_bgr[y0:y1, x0:x1]
         if self._gray is None or self._gray.shape != img.shape[:2]:
             self._gray = np.empty(img.shape[:2], np.uint8)

@@ -13,10 +13,14 @@ stops answering and asyncio logs a traceback per failed accept. Here:
   request, of the address that holds the most: an idle crowd cannot lock a viewer out,
   and connections being answered (a live stream, an upload) are never the ones closed.
   Only when all are busy is the new one closed at once;
+- should the process still run out of descriptors (its other files, connections being
+  closed), asyncio stops accepting for a second and tries again; that is counted and
+  logged as a warning, not as asyncio's error with a traceback per failed accept;
 - each kind of trouble is logged once a minute, with how often it happened.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import resource
 import time
@@ -27,6 +31,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .security import Throttled
 
 RESERVED_FDS = 128     # for the log, the camera, models, MQTT ...
+# accept() failing for want of descriptors or kernel memory: asyncio retries by itself
+OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def connection_cap(wanted: int) -> int:
@@ -54,6 +60,18 @@ class ConnectionGuard:
                                  f"closed the longest waiting")
         self.refused = Throttled(f"too many busy connections (at most {self.max_connections}); "
                                  f"refused new ones")
+        self.out_of_descriptors = Throttled("out of file descriptors; stopped accepting "
+                                            "connections for a second")
+
+    def on_loop_error(self, loop, context: dict) -> None:
+        """The event loop's exception handler: a failed accept for want of descriptors is
+        a counted warning (asyncio itself pauses and retries); anything else goes to
+        asyncio's own handler."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in OUT_OF_RESOURCES:
+            self.out_of_descriptors(exc.strerror or "")
+            return
+        loop.default_exception_handler(context)
 
     def protocol(self) -> type[GuardedH11Protocol]:
         return type("Guarded", (GuardedH11Protocol,), {"guard": self})

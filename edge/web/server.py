@@ -55,7 +55,9 @@ class WebServer:
 
     def _run(self) -> None:
         async def serve():
-            self.hub.attach(asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(self.guard.on_loop_error)
+            self.hub.attach(loop)
             await self._server.serve(sockets=[self.sock])
         try:
             asyncio.run(serve())
