@@ -240,12 +240,14 @@ def calls_section(runs: int = 15) -> list[str]:
     multi = create_detector(cfg)
     near, far = multi.near, multi.far
     check = BlazeFaceDetector(SHORT_RANGE, cfg.model_dir() / SHORT_RANGE.filename)
+    yunet = create_detector(DetectorConfig(kind="yunet"))
     classifier = FaceClassifier(ClassifierConfig())
     costs = {}
     for res, size in material.FRAMES.items():
         img = material.six_groups(size).image
         costs[f"near {res}"] = _median_ms(lambda: near.detect(img), runs)
         costs[f"far {res}"] = _median_ms(lambda: far.detect(img), max(3, runs // 3))
+        costs[f"yunet {res}"] = _median_ms(lambda: yunet.detect(img), max(3, runs // 3))
     crop = np.ascontiguousarray(material.six_groups().image[:200, :200])
     costs["check"] = _median_ms(lambda: check.detect(crop), runs)
     gray = cv2.cvtColor(material.six_groups().image, cv2.COLOR_BGR2GRAY)
@@ -273,7 +275,10 @@ def calls_section(runs: int = 15) -> list[str]:
              f"{costs['refresh 1 face']:.1f} for 1 face, {costs[f'refresh {most} faces']:.1f} "
              f"for {most} (the most a run looks for; more take turns); "
              f"the classifier {per_face:.2f} per face (30 faces in "
-             f"{costs['classify 30 faces']:.1f}).", "",
+             f"{costs['classify 30 faces']:.1f}). Kind yunet (YuNet on the frame at 0.67, "
+             f"OpenCV's default threads) {costs['yunet 720p']:.0f} / "
+             f"{costs['yunet 1080p']:.0f} per call (section YuNet compares it with the far "
+             "pass).", "",
              f"At {cam:.0f} camera fps with the defaults (detector on 1 frame in {every}, the "
              f"far pass on 1 detector run in {2 * cfg.far.every} while a seated class stays "
              f"the same, {cfg.far.every} while it changes; at most {most} far faces looked for "
@@ -581,7 +586,6 @@ def _yunet_rows(only: str | None = None) -> dict:
 def child_memory(name: str) -> dict:
     """One detector of ``_yunet_rows`` alone in this process: peak RSS after its calls on
     720p, 1080p and 4K frames, and what building and running it added to the RSS."""
-    import resource
     cv2.setNumThreads(1)
 
     def rss() -> float:
@@ -599,7 +603,8 @@ def child_memory(name: str) -> dict:
         out[f"{res}_mb"] = rss() - before
         out[f"{res}_found"] = len(det.detect(img))
         if res == "720p":   # before a larger frame is built: the peak a 720p camera sees
-            out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            # VmHWM: ru_maxrss of a child can carry its parent's peak over exec
+            out["peak_mb"] = pipeline_bench.peak_rss_mb()
     return out
 
 

@@ -46,6 +46,10 @@ def src(tmp_path: Path) -> Path:
             shutil.copy2(shipped, s / "models" / name)
         else:  # not committed yet in this checkout: any bytes do for copying
             (s / "models" / name).write_bytes(b"stand-in " + name.encode())
+    from edge.detectors.registry import model_files
+    for m in model_files().values():   # detector files tracked in git: a clone has them
+        if m.in_repository:
+            shutil.copy2(ROOT / "models" / m.name, s / "models" / m.name)
     return s
 
 
