@@ -123,8 +123,9 @@ KINDS: dict[str, DetectorKind] = {k.name: k for k in (
                  _blazeface("blazeface-short"), (SHORT_RANGE_FILE,)),
     DetectorKind("yunet",
                  "YuNet (OpenCV's FaceDetectorYN) on the frame scaled by [detector.yunet] "
-                 "scale: faces from ~24 px at 2/3, turned heads too; ~40 ms CPU a 720p "
-                 "frame at 2/3, ~90 at full size (bench/results/classroom.md, YuNet)",
+                 "scale: faces from ~24 px at 0.67 (turned heads too), no false face on "
+                 "the cartoon clip; ~50 ms CPU a 720p frame at 0.67, ~75 at full size "
+                 "(bench/results/classroom.md, YuNet)",
                  _yunet, (YUNET_FILE,)),
     DetectorKind("haar", "OpenCV's Haar cascade: frontal faces only, no model files",
                  _haar),
