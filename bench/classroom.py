@@ -1,7 +1,7 @@
 """Classroom benchmark (issue 37): small faces found, and what 30-60 of them cost.
 
     nice .venv/bin/python bench/classroom.py [--frames N] [--peer-frames N] [--skip-peer]
-                                            [--only recall|speed|calls|int8]
+                                            [--only recall|speed|calls|int8|yunet]
 
 1. recall: every detector kind of the registry, and the `fer` peer's own face finder
    (FER(mtcnn=False).find_faces, its defaults), on the classroom mosaics of
@@ -19,6 +19,10 @@
 5. int8 (only with ``--only int8``): the far pass with [detector.far] model = float and
    int8 in one run: recall and false faces, per-call ms and RSS of the short-range
    interpreter, the classroom video's tracks, and the 30-face clips' fps and peak RSS.
+6. yunet (only with ``--only yunet``): YuNet (kind yunet) at scale 1, 0.67 and 0.5
+   against the default's far pass alone and the default: recall against face size, false
+   faces on the cartoon, per-call CPU ms, RSS (each alone in a process, up to 4K), and the
+   pipeline's fps on the 30-face 720p clip with each.
 
 The peer needs `fer` (bench only, never on the device): pip install --target DIR --no-deps
 fer==25.10.3 pandas "setuptools<81" python-dateutil pytz tzdata, and FER_PEER_PATH=DIR.
@@ -48,7 +52,7 @@ import pipeline as pipeline_bench  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "classroom.md"
 TITLES = ("Recall against face size", "False faces on the no-face clips",
           "Speed against faces in view", "What a Pi 4 must carry", "The event log for 30 faces",
-          "int8 far pass")
+          "int8 far pass", "YuNet")
 NO_FACE_CLIPS = ("pyfeat_no_face.mp4",)
 CROWDS = (1, 5, 15, 30, 60)
 FPS = 15.0
@@ -236,12 +240,14 @@ def calls_section(runs: int = 15) -> list[str]:
     multi = create_detector(cfg)
     near, far = multi.near, multi.far
     check = BlazeFaceDetector(SHORT_RANGE, cfg.model_dir() / SHORT_RANGE.filename)
+    yunet = create_detector(DetectorConfig(kind="yunet"))
     classifier = FaceClassifier(ClassifierConfig())
     costs = {}
     for res, size in material.FRAMES.items():
         img = material.six_groups(size).image
         costs[f"near {res}"] = _median_ms(lambda: near.detect(img), runs)
         costs[f"far {res}"] = _median_ms(lambda: far.detect(img), max(3, runs // 3))
+        costs[f"yunet {res}"] = _median_ms(lambda: yunet.detect(img), max(3, runs // 3))
     crop = np.ascontiguousarray(material.six_groups().image[:200, :200])
     costs["check"] = _median_ms(lambda: check.detect(crop), runs)
     gray = cv2.cvtColor(material.six_groups().image, cv2.COLOR_BGR2GRAY)
@@ -269,7 +275,10 @@ def calls_section(runs: int = 15) -> list[str]:
              f"{costs['refresh 1 face']:.1f} for 1 face, {costs[f'refresh {most} faces']:.1f} "
              f"for {most} (the most a run looks for; more take turns); "
              f"the classifier {per_face:.2f} per face (30 faces in "
-             f"{costs['classify 30 faces']:.1f}).", "",
+             f"{costs['classify 30 faces']:.1f}). Kind yunet (YuNet on the frame at 0.67, "
+             f"OpenCV's default threads) {costs['yunet 720p']:.0f} / "
+             f"{costs['yunet 1080p']:.0f} per call (section YuNet compares it with the far "
+             "pass).", "",
              f"At {cam:.0f} camera fps with the defaults (detector on 1 frame in {every}, the "
              f"far pass on 1 detector run in {2 * cfg.far.every} while a seated class stays "
              f"the same, {cfg.far.every} while it changes; at most {most} far faces looked for "
@@ -551,6 +560,174 @@ def int8_section(frames: int, int8: Path | None = None) -> list[str]:
     return lines + [""]
 
 
+# --- 7. YuNet as the far pass? -----------------------------------------------------------------
+
+YUNET_SCALES = (1.0, 0.67, 0.5)
+FAR_ALONE = "far pass alone (short range at 2/3, no check)"
+DEFAULT_ROW = "blazeface-multiscale (default)"
+YUNET_DEFAULT = "yunet (its defaults)"
+
+
+def _yunet_rows(only: str | None = None) -> dict:
+    """name -> detector, for the YuNet comparison (``only``: just that one, in a child)."""
+    from edge.detectors import DetectorConfig, create_detector
+    from edge.detectors.yunet_config import YuNetConfig
+    # max_pixels up to a whole 1080p frame, so that each row's scale is the one named;
+    # the last yunet row is the defaults (scale 0.67, max_pixels 1280x720).
+    makers = {f"yunet, scale {s:g}": lambda s=s: create_detector(DetectorConfig(
+        kind="yunet", yunet=YuNetConfig(scale=s, max_pixels=1920 * 1080)))
+        for s in YUNET_SCALES}
+    makers[YUNET_DEFAULT] = lambda: create_detector(DetectorConfig(kind="yunet"))
+    makers[FAR_ALONE] = lambda: create_detector(DetectorConfig()).far
+    makers[DEFAULT_ROW] = lambda: create_detector(DetectorConfig())
+    return {name: make() for name, make in makers.items() if only in (None, name)}
+
+
+def child_memory(name: str) -> dict:
+    """One detector of ``_yunet_rows`` alone in this process: peak RSS after its calls on
+    720p, 1080p and 4K frames, and what building and running it added to the RSS."""
+    cv2.setNumThreads(1)
+
+    def rss() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    sizes = {**material.FRAMES, "4K": (3840, 2160)}
+    img = material.six_groups(sizes["720p"]).image
+    before = rss()
+    det = _yunet_rows(name)[name]
+    out = {"before_mb": before}
+    for res, size in sizes.items():
+        if res != "720p":
+            img = material.six_groups(size).image
+        for _ in range(3):
+            det.detect(img)
+        out[f"{res}_mb"] = rss() - before
+        out[f"{res}_found"] = len(det.detect(img))
+        if res == "720p":   # before a larger frame is built: the peak a 720p camera sees
+            # VmHWM: ru_maxrss of a child can carry its parent's peak over exec
+            out["peak_mb"] = pipeline_bench.peak_rss_mb()
+    return out
+
+
+def yunet_section(frames: int) -> list[str]:
+    """YuNet (kind yunet at three scales) against the default's far pass, in one run."""
+    cv2.setNumThreads(1)     # OpenCV's DNN on one thread, as LiteRT runs BlazeFace
+    frames_by = {(res, px): material.mosaic(px, size)
+                 for res, size in material.FRAMES.items() for px in material.SIZES}
+    frames_by[("720p", "six groups")] = material.six_groups()
+    cartoon = []
+    cap = cv2.VideoCapture(str(material.SHARED / "video" / NO_FACE_CLIPS[0]))
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        cartoon.append(f)
+    rows = _yunet_rows()
+    recall, ms = {}, {}
+    for name, det in rows.items():
+        cells = {}
+        for key, fr in frames_by.items():
+            hit, extra = material.match([d.box for d in det.detect(fr.image)], fr.faces)
+            cells[key] = (sum(hit), len(hit), extra)
+        false = sum(len(det.detect(f)) for f in cartoon)
+        recall[name] = (cells, 100 * false / len(cartoon))
+        print("yunet section:", name, {f"{k[0]} {k[1]}": f"{h}/{n}+{e}"
+                                       for k, (h, n, e) in cells.items()},
+              f"false/100 {100 * false / len(cartoon):.1f}", flush=True)
+    crowd = {res: material.six_groups(size).image for res, size in material.FRAMES.items()}
+    for rep in range(3):   # interleaved: the machine's speed drifts (other work running)
+        for name, det in rows.items():
+            for res, img in crowd.items():
+                ms.setdefault((name, res), []).append(_median_ms(lambda: det.detect(img), 5))
+    ms = {k: float(np.median(v)) for k, v in ms.items()}
+    print("yunet section: ms", ms, flush=True)
+    mem = {}
+    for name in rows:
+        r = subprocess.run([sys.executable, __file__, "--child-memory", name],
+                           capture_output=True, text=True, timeout=600)
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        mem[name] = json.loads(lines[-1]) if lines else (r.stderr.strip().splitlines()
+                                                          or ["failed"])[-1]
+        print("yunet section: memory", name, mem[name], flush=True)
+    # The pipeline on the 30-face 720p clip: the default and yunet (its default scale),
+    # interleaved, OpenCV on one thread in both (OPENCV_FOR_THREADS_NUM).
+    os.environ["OPENCV_FOR_THREADS_NUM"] = "1"
+    every, ahead = pipeline_bench.DEFAULT_EVERY, pipeline_bench.DEFAULT_AHEAD
+    from edge.detectors import DetectorConfig
+    default = DetectorConfig().kind
+    speed: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = material.crowd_clip(30, material.FRAMES["720p"], Path(tmp) / "crowd30.mp4")
+        for rep in range(2):
+            for kind in (default, "yunet"):
+                r = pipeline_bench.run_child("edge", str(clip), "1", str(frames), kind,
+                                             str(every), str(ahead))
+                speed.setdefault(kind, []).append(r)
+                print("yunet section: 30 faces 720p", kind, r if isinstance(r, str) else
+                      f"{r['fps']:.1f} fps {r['rss_mb']:.0f} MB", flush=True)
+    os.environ.pop("OPENCV_FOR_THREADS_NUM")
+
+    lines = ["## YuNet", "",
+             f"`bench/classroom.py --only yunet --frames {frames}`, "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, one run on this shared 2-core machine "
+             f"(load average {os.getloadavg()[0]:.1f} at the end: compare within the tables). "
+             "YuNet is opencv_zoo's face_detection_yunet_2023mar.onnx through "
+             "cv2.FaceDetectorYN (kind `yunet`, edge/detectors/yunet.py) with the "
+             "[detector] defaults (min_score 0.65, min_face 20) at [detector.yunet] scale "
+             "1, 0.67 and 0.5; against the default's far pass alone (BlazeFace short range "
+             "on the frame at 2/3, its min_score 0.5, without the close check that the "
+             "default adds) and the default itself. OpenCV on one thread "
+             "(cv2.setNumThreads(1)), LiteRT on one. Mosaics and matching as in the recall "
+             "table above. Each cell: recall (found / faces), + boxes on no face.", ""]
+    for res in material.FRAMES:
+        extra_col = " six groups (30) |" if res == "720p" else ""
+        lines += [f"### {res}", "",
+                  "| detector | " + " | ".join(f"{px} px" for px in material.SIZES) +
+                  f" |{extra_col} false / 100 cartoon frames | CPU ms/call (30 faces) |",
+                  "|---|" + "---|" * (len(material.SIZES) + 2 + bool(extra_col))]
+        for name, (cells, false) in recall.items():
+            cols = []
+            for px in material.SIZES + (("six groups",) if extra_col else ()):
+                h, n, e = cells[(res, px)]
+                cols.append(f"{h / n:.2f} ({h}/{n}){f' +{e}' if e else ''}")
+            lines.append(f"| {name} | " + " | ".join(cols) +
+                         f" | {false:.1f} | {ms[(name, res)]:.1f} |")
+        lines.append("")
+    lines += ["CPU ms/call: median of 3 interleaved rounds of 5 calls on the 30-face frame "
+              "(the six groups; at 1080p scaled up). The default's row is a photo's call: "
+              "near pass, far pass and a close check of each new face (in a video the far "
+              "pass runs 1 detector run in 4-8 and the check once per face).", "",
+              "Memory: each detector alone in a fresh process (`--child-memory`): the RSS "
+              "it added (model, buffers, first calls) after three calls on the 30-face frame "
+              "at 720p, then 1080p, then 3840x2160 (the six groups scaled up; cumulative), "
+              "the faces found, and the process's peak RSS after the 720p calls (Python, "
+              "OpenCV, LiteRT and the frame included):", "",
+              "| detector | + MB 720p | + MB 1080p | + MB 4K | faces found 720p / 1080p / 4K "
+              "| peak RSS MB (720p) |", "|---|---|---|---|---|---|"]
+    for name, m in mem.items():
+        if isinstance(m, str):
+            lines.append(f"| {name} | failed: {m} |||||")
+            continue
+        lines.append(f"| {name} | {m['720p_mb']:.0f} | {m['1080p_mb']:.0f} | {m['4K_mb']:.0f} "
+                     f"| {m['720p_found']} / {m['1080p_found']} / {m['4K_found']} "
+                     f"| {m['peak_mb']:.0f} |")
+    lines += ["", f"The pipeline (bench/pipeline.py's child: detect and classify 1 frame in "
+              f"{every}, the tracker between) on the 30-face 720p clip, {frames} frames, two "
+              "interleaved runs each, OPENCV_FOR_THREADS_NUM=1:", "",
+              "| detector | fps | CPU ms/frame | detect ms | peak RSS MB |",
+              "|---|---|---|---|---|"]
+    for kind, runs in speed.items():
+        ok = [r for r in runs if isinstance(r, dict)]
+        if not ok:
+            lines.append(f"| {kind} | failed: {runs[-1]} ||||")
+            continue
+        fps = ", ".join(f"{r['fps']:.1f}" for r in ok)
+        lines.append(f"| {kind} | {fps} | "
+                     f"{np.median([r['cpu_ms'] for r in ok]):.1f} | "
+                     f"{np.median([r['stages_ms'].get('detect', 0) for r in ok]):.1f} | "
+                     f"{max(r['rss_mb'] for r in ok):.0f} |")
+    return lines + [""]
+
+
 def write(sections: dict[str, list[str]]) -> None:
     """Replace the sections run this time in classroom.md, keep the others."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
@@ -578,13 +755,18 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--peer-frames", type=int, default=8)
     ap.add_argument("--skip-peer", action="store_true")
-    ap.add_argument("--only", choices=("recall", "noface", "speed", "calls", "log", "int8"))
+    ap.add_argument("--only", choices=("recall", "noface", "speed", "calls", "log", "int8",
+                                       "yunet"))
     ap.add_argument("--far-int8", type=Path, help="--only int8: the int8 short range "
                     f"(default: made by `python -m convert blazeface-int8` into {INT8_FILE})")
     ap.add_argument("--child-call", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--child-memory", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_call:
         print(json.dumps(child_call(*args.child_call)))
+        return 0
+    if args.child_memory:
+        print(json.dumps(child_memory(args.child_memory)))
         return 0
     sections = {}
     if args.only in (None, "recall"):
@@ -599,6 +781,8 @@ def main() -> int:
         sections["speed"] = speed_section(args.frames, args.peer_frames, args.skip_peer)
     if args.only == "int8":   # not in a full run: it repeats the rows above for two models
         sections["int8"] = int8_section(args.frames, args.far_int8)
+    if args.only == "yunet":  # not in a full run: the recall table has yunet's default row
+        sections["yunet"] = yunet_section(args.frames)
     write(sections)
     print(RESULTS.read_text())
     return 0

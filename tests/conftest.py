@@ -110,6 +110,7 @@ KIND_OF_FILE = {
     "test_track_identity.py": "pipeline",
     "test_classroom.py": "pipeline",
     "test_detector_registry.py": "pipeline",
+    "test_yunet.py": "pipeline",
     "test_web_signin.py": "pipeline",
     "test_memory_bombs.py": "pipeline",
     "test_web_connections.py": "pipeline",

@@ -46,6 +46,10 @@ def src(tmp_path: Path) -> Path:
             shutil.copy2(shipped, s / "models" / name)
         else:  # not committed yet in this checkout: any bytes do for copying
             (s / "models" / name).write_bytes(b"stand-in " + name.encode())
+    from edge.detectors.registry import model_files
+    for m in model_files().values():   # detector files tracked in git: a clone has them
+        if m.in_repository:
+            shutil.copy2(ROOT / "models" / m.name, s / "models" / m.name)
     return s
 
 
@@ -113,6 +117,13 @@ def test_root_install_writes_the_files(src, root):
     link = root / "usr/local/bin/emotion-edge"
     assert os.readlink(link) == "/opt/emotion-edge/venv/bin/emotion-edge"
     assert (root / "opt/emotion-edge/docs/raspberry-pi.md").exists()
+    # A detector file the repository ships (YuNet) is copied like the emotion model.
+    from edge.detectors.registry import model_files
+    shipped = {f"opt/emotion-edge/models/{m.name}" for m in model_files().values()
+               if m.in_repository}
+    assert shipped
+    for name in shipped:
+        assert (root / name).read_bytes() == (src / "models" / Path(name).name).read_bytes()
     # Nothing else: no venv was really created, no logs, no stray files.
     files = {k for k, v in snapshot(root).items() if v[0] != "dir"}
     assert files == {
@@ -120,7 +131,7 @@ def test_root_install_writes_the_files(src, root):
         "etc/systemd/system/emotion-edge.service",
         "opt/emotion-edge/models/emotion_int8.tflite", "opt/emotion-edge/models/emotion_int8.json",
         "opt/emotion-edge/docs/raspberry-pi.md", "opt/emotion-edge/docs/systemd.md",
-        "usr/local/bin/emotion-edge",
+        "usr/local/bin/emotion-edge", *shipped,
     }
 
 

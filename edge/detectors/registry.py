@@ -24,14 +24,24 @@ DetectorConfig = Any
 
 @dataclass(frozen=True)
 class ModelFile:
-    """One model file a detector needs, fetched from a wheel on PyPI (the only registry the
-    device may download from) and checked against its recorded sha256."""
+    """One model file a detector needs, checked against its recorded sha256. It comes
+    either from a wheel on PyPI (the only registry the device may download from) or, with
+    ``package`` empty, from this repository's models/ folder (tracked in git, so a clone
+    has it and install.sh copies it; nothing is downloaded)."""
     name: str          # file name in the models folder
     sha256: str        # recorded from the first fetch; equal to what its publisher pins
     licence: str
-    package: str       # the pinned wheel it is extracted from, e.g. "mediapipe==0.10.14"
-    member: str        # its path inside that wheel
+    package: str       # the pinned wheel it is extracted from, e.g. "mediapipe==0.10.14";
+                       # "" (IN_REPOSITORY): shipped in this repository's models/
+    member: str        # its path inside that wheel; for a shipped file, in the repository
     origin: str        # who made it and where it is published, for NOTICE and `check`
+
+    @property
+    def in_repository(self) -> bool:
+        return self.package == IN_REPOSITORY
+
+
+IN_REPOSITORY = ""   # ModelFile.package of a file tracked in this repository's models/
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,17 @@ FULL_RANGE_FILE = ModelFile(
     "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     "Apache-2.0", _MEDIAPIPE, _FACE_DETECTION + "face_detection_full_range_sparse.tflite",
     _BLAZEFACE_ORIGIN)
+# opencv_zoo's YuNet: the bytes of libfacedetection.train's onnx/yunet_s_640_640.onnx
+# (Apache-2.0, commit 2b5e61de, 2022-12-23), which opencv_zoo publishes under MIT as
+# models/face_detection_yunet/face_detection_yunet_2023mar.onnx (its Git LFS pointer's oid
+# is this sha256, size 232589). Shipped in models/ (NOTICE): no wheel carries it.
+YUNET_FILE = ModelFile(
+    "face_detection_yunet_2023mar.onnx",
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    "MIT", IN_REPOSITORY, "models/face_detection_yunet_2023mar.onnx",
+    "YuNet (Shiqi Yu et al.), opencv_zoo models/face_detection_yunet "
+    "(github.com/opencv/opencv_zoo, MIT; trained in github.com/ShiqiYu/"
+    "libfacedetection.train, Apache-2.0)")
 
 
 def _haar(cfg: DetectorConfig, models: Path) -> "FaceDetector":
@@ -72,6 +93,13 @@ def _blazeface(model_name: str):
                                  continue_score=cfg.continue_score, nms_iou=cfg.nms_iou,
                                  min_face=cfg.min_face, roi=cfg.roi, threads=cfg.threads)
     return build
+
+
+def _yunet(cfg: DetectorConfig, models: Path) -> "FaceDetector":
+    from .yunet import YuNetDetector
+    return YuNetDetector(models / YUNET_FILE.name, cfg.yunet, min_score=cfg.min_score,
+                         continue_score=cfg.continue_score, nms_iou=cfg.nms_iou,
+                         min_face=cfg.min_face, roi=cfg.roi)
 
 
 def _multiscale(cfg: DetectorConfig, models: Path) -> "FaceDetector":
@@ -93,6 +121,12 @@ KINDS: dict[str, DetectorKind] = {k.name: k for k in (
     DetectorKind("blazeface-short",
                  "BlazeFace short range: faster, faces larger than ~1/8 of the frame",
                  _blazeface("blazeface-short"), (SHORT_RANGE_FILE,)),
+    DetectorKind("yunet",
+                 "YuNet (OpenCV's FaceDetectorYN) on the frame scaled by [detector.yunet] "
+                 "scale: faces from ~24 px at 0.67 (turned heads too), no false face on "
+                 "the cartoon clip; ~50 ms CPU a 720p frame at 0.67, ~75 at full size "
+                 "(bench/results/classroom.md, YuNet)",
+                 _yunet, (YUNET_FILE,)),
     DetectorKind("haar", "OpenCV's Haar cascade: frontal faces only, no model files",
                  _haar),
 )}

@@ -1,0 +1,209 @@
+"""The yunet kind (edge/detectors/yunet.py) on real photos, and the model file the
+repository ships (registry.py, fetch_models, check): floors from bench/results/classroom.md,
+YuNet, with room for one miss where the benchmark found every face."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.detectors import DetectorConfig, DetectorModelError, create_detector
+from edge.detectors import fetch_models
+from edge.detectors.registry import YUNET_FILE, model_files
+from edge.detectors.yunet import YuNetDetector, input_size
+from edge.detectors.yunet_config import YuNetConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "models" / YUNET_FILE.name
+sys.path.insert(0, str(ROOT / "bench"))
+import classroom_material as material  # noqa: E402
+
+NO_FACE = ["skimage_chelsea.png", "skimage_coffee.png", "skimage_rocket.jpg", "dlib_scream.jpg",
+           "skimage_hubble_deep_field.jpg", "pyfeat_free-mountain-vector-01.jpg",
+           "mtcnn_no-faces.jpg"]
+
+
+@pytest.fixture(scope="module")
+def yunet():
+    det = create_detector(DetectorConfig(kind="yunet"))
+    yield det
+    det.close()
+
+
+def test_the_shipped_file_is_the_one_opencv_zoo_publishes():
+    """sha256 = the Git LFS oid of opencv_zoo's face_detection_yunet_2023mar.onnx."""
+    assert YUNET_FILE.in_repository and YUNET_FILE.licence == "MIT"
+    assert YUNET_FILE.sha256 == \
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+    assert SHIPPED.stat().st_size == 232589
+    assert fetch_models.sha256(SHIPPED) == YUNET_FILE.sha256
+
+
+def test_finds_the_annotated_scene_faces(yunet, scenes):
+    """Every hand-checked face of the scene photos (frontal, turned, small, cut off)."""
+    found = total = extra = 0
+    for name, info in material.scene_faces().items():
+        img = cv2.imread(str(scenes / name))
+        hit, more = material.match([d.box for d in yunet.detect(img)],
+                                   [tuple(b) for b in info["faces"]])
+        found, total, extra = found + sum(hit), total + len(hit), extra + more
+    assert total >= 20                 # the benchmark: 23 of 23, no other box
+    assert found >= total - 1 and extra <= 1, (found, total, extra)
+
+
+@pytest.mark.parametrize("name", NO_FACE)
+def test_no_face_scenes_stay_empty(yunet, scenes, name):
+    assert yunet.detect(cv2.imread(str(scenes / name))) == []
+
+
+def test_the_thirty_faces_of_the_mosaic(yunet, shared):
+    frame = material.six_groups()
+    hit, extra = material.match([d.box for d in yunet.detect(frame.image)], frame.faces)
+    assert sum(hit) >= 29 and extra == 0, (sum(hit), extra)
+
+
+def test_faces_of_24_px_at_the_default_scale(yunet, shared):
+    """The issue's target at 24 px is recall 0.75; the benchmark measured 0.91 / 0.87."""
+    for size in material.FRAMES.values():
+        frame = material.mosaic(24, size)
+        hit, extra = material.match([d.box for d in yunet.detect(frame.image)], frame.faces)
+        assert sum(hit) / len(hit) >= 0.8 and extra <= 1, (size, sum(hit), len(hit), extra)
+
+
+def test_boxes_are_square_like_the_annotations(yunet, scenes):
+    """YuNet's brow-to-chin box is turned into the annotations' square box, so min_face and
+    the classifier's crop mean the same for every detector."""
+    img = cv2.imread(str(scenes / "pyfeat_multi_face.jpg"))
+    truth = [tuple(b) for b in material.scene_faces()["pyfeat_multi_face.jpg"]["faces"]]
+    found = yunet.detect(img)
+    assert len(found) == len(truth) == 5
+    for t in truth:
+        d = max(found, key=lambda d: _iou(d.box, t))
+        assert abs(d.box[2] - d.box[3]) <= 1 and _iou(d.box, t) > 0.6, (d.box, t)
+
+
+def _iou(a, b) -> float:
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / (a[2] * a[3] + b[2] * b[3] - iw * ih)
+
+
+def test_weak_tier_lies_between_continue_and_min_score(scenes):
+    """Strong and weak faces together are what one threshold at continue_score finds."""
+    img = cv2.imread(str(scenes / "intel_face-demographics-walking-and-pause_f30.png"))
+    img = np.ascontiguousarray(np.vstack([img, cv2.imread(str(scenes / "mtcnn_ivan.jpg"))[
+        :img.shape[0], :img.shape[1]]]))
+    tiered = YuNetDetector(SHIPPED, min_score=0.9, continue_score=0.3)
+    plain = YuNetDetector(SHIPPED, min_score=0.3)
+    strong, weak = tiered.detect_tiers(img)
+    assert weak and all(0.3 <= d.score < 0.9 for d in weak)
+    assert all(d.score >= 0.9 for d in strong) and tiered.detect(img) == strong
+    assert sorted(strong + weak, key=lambda d: -d.score) == plain.detect(img)
+
+
+def test_roi_and_scale_keep_boxes_in_frame_pixels(scenes):
+    img = cv2.imread(str(scenes / "facerec_two_people.jpg"))
+    whole = YuNetDetector(SHIPPED, YuNetConfig(scale=1.0)).detect(img)
+    half = YuNetDetector(SHIPPED, YuNetConfig(scale=0.5)).detect(img)
+    right = YuNetDetector(SHIPPED, roi=(0.5, 0.0, 0.5, 1.0)).detect(img)
+    assert len(whole) == len(half) == 2 and len(right) == 1
+    for d in half:
+        assert max(_iou(d.box, w.box) for w in whole) > 0.7
+    assert max(_iou(right[0].box, w.box) for w in whole) > 0.8
+    assert right[0].box[0] >= img.shape[1] // 2 - 5
+
+
+class _CountingNet:
+    """Forwards to the real network, counting setInputSize."""
+    def __init__(self, net):
+        self.net, self.sizes = net, []
+
+    def setInputSize(self, size):
+        self.sizes.append(tuple(size))
+        self.net.setInputSize(size)
+
+    def detect(self, img):
+        return self.net.detect(img)
+
+
+def test_input_size_changes_only_with_the_frame_and_stays_in_budget(shared):
+    det = YuNetDetector(SHIPPED)
+    det._net = counting = _CountingNet(det._net)
+    small = material.six_groups().image
+    for _ in range(3):
+        det.detect(small)
+    assert counting.sizes == [(857, 482)]          # 1280x720 at 0.67, set once
+    big = material.six_groups((3840, 2160)).image   # a 4K frame: capped, not 5.6 MP
+    assert len(det.detect(big)) >= 29
+    w, h = counting.sizes[-1]
+    assert w * h <= YuNetConfig().max_pixels and len(counting.sizes) == 2
+    assert input_size(4000, 3000, YuNetConfig())[0] * input_size(4000, 3000, YuNetConfig())[1] \
+        <= YuNetConfig().max_pixels                 # a 12 MP photo too
+
+
+def test_missing_and_corrupt_model_are_one_line(tmp_path):
+    with pytest.raises(DetectorModelError, match="YuNet model not found") as e:
+        create_detector(DetectorConfig(kind="yunet", models_dir=str(tmp_path)))
+    assert "\n" not in str(e.value)
+    (tmp_path / YUNET_FILE.name).write_bytes(SHIPPED.read_bytes()[:100_000])  # truncated
+    with pytest.raises(DetectorModelError, match="not a usable YuNet ONNX model") as e:
+        create_detector(DetectorConfig(kind="yunet", models_dir=str(tmp_path)))
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
+    with pytest.raises(fetch_models.FetchError, match="not a usable YuNet") as e:
+        fetch_models.run_each(tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01    # inside a weight: OpenCV still loads it
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture()
+def models_copy(tmp_path):
+    """A models folder with every registry file (the BlazeFace ones fetched if missing)."""
+    src = DetectorConfig().model_dir()
+    fetch_models.fetch(src, log=lambda *_: None)
+    d = tmp_path / "models"
+    d.mkdir()
+    for name in model_files():
+        shutil.copy(src / name, d / name)
+    return d
+
+
+def test_fetch_copies_the_shipped_file_and_verify_runs_it(models_copy, capsys):
+    (models_copy / YUNET_FILE.name).unlink()
+    said = []
+    fetch_models.fetch(models_copy, log=said.append)   # no download: only the copy
+    assert said == [f"  {models_copy / YUNET_FILE.name} (copied from the repository, "
+                    "sha256 ok, OpenCV loads it)"]
+    assert fetch_models.is_valid(models_copy / YUNET_FILE.name)
+    fetch_models.run_each(models_copy)
+    assert f"OpenCV runs {YUNET_FILE.name} ... ok" in capsys.readouterr().out
+
+
+def test_a_changed_byte_is_refused_in_one_line(models_copy, monkeypatch, capsys, tmp_path):
+    _flip_one_byte(models_copy / YUNET_FILE.name)
+    # The installed copy is replaced from the checkout's good one ...
+    fetch_models.fetch(models_copy, log=lambda *_: None)
+    assert fetch_models.is_valid(models_copy / YUNET_FILE.name)
+    # ... but a changed file in the checkout itself is refused, and kept for git to restore.
+    monkeypatch.setattr(fetch_models, "SHIPPED", models_copy)
+    _flip_one_byte(models_copy / YUNET_FILE.name)
+    assert fetch_models.main(["--dest", str(tmp_path / "dest"), "--verify"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is not the recorded" in err and "git checkout" in err, err
+    assert (models_copy / YUNET_FILE.name).exists()
+    # `emotion-edge check` loads it (one byte of a weight) but says it is not the file.
+    from edge.check import _detector
+    from edge.config import from_dict
+    cfg = from_dict({"detector": {"kind": "yunet", "models_dir": str(models_copy)}})
+    with pytest.raises(ValueError, match=f"{YUNET_FILE.name}: sha256 differs"):
+        _detector(cfg)
+    shutil.copy(SHIPPED, models_copy / YUNET_FILE.name)
+    assert _detector(cfg) == "yunet (1 model file(s), sha256 ok, MIT)"
