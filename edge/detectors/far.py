@@ -23,12 +23,14 @@ class FarConfig:
     min_score: float = field(default=0.5, metadata={
         "doc": "blazeface-multiscale: confidence threshold of the far pass, 0..1"})
     model: str = field(default="", metadata={
-        "doc": "blazeface-multiscale: the short-range .tflite the far pass and its refresh "
-               "run (a relative path is in the models folder); empty: MediaPipe's float "
-               "face_detection_short_range.tflite. `python -m convert blazeface-int8` makes "
-               "one with int8 activations: 28 MB less memory at 720p, the same recall, "
-               "but on this project's x86 host slower and the classroom video's 15 people "
-               "17 tracks (bench/results/classroom.md, int8 far pass)"})
+        "doc": "blazeface-multiscale: the far pass's model file (a relative path is in the "
+               "models folder). Empty: MediaPipe's float face_detection_short_range.tflite, "
+               "and its refresh the same. face_detection_yunet_2023mar.onnx: YuNet for the "
+               "far pass and its refresh (30-face 720p clip: 24 px recall 0.91 instead of "
+               "0.76, 88-98 fps instead of 76-85 and peak RSS 165 instead of 208 MB at "
+               "720p; but 1080p 242 MB instead of 233 and the classroom video's 15 people "
+               "17 tracks: bench/results/far_pass.md). A short-range .tflite made by `python -m "
+               "convert blazeface-int8`: int8 activations, 28 MB less, slower here, 17 tracks"})
     verify_score: float = field(default=0.72, metadata={
         "doc": "blazeface-multiscale: a face the far pass finds for the first time must "
                "score this on a close crop around it (0: no check)"})

@@ -39,8 +39,11 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
   1.00 / 1.00), 28 MB less memory (peak RSS 178 MB against 209 on the 30-face 720p
   clip), but the classroom video's 15 people became 17 tracks and on this x86 host it
   ran at 0.96x the fps: an option, not the default (bench/results/classroom.md);
-- YuNet (cv2.FaceDetectorYN) was not tried: no package on PyPI/npm/Debian ships its model
-  file with the sha256 opencv_zoo publishes, and nothing is downloaded from elsewhere.
+- YuNet (cv2.FaceDetectorYN, opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in
+  models/) as the far pass and its refresh (``[detector.far] model`` = that file;
+  bench/far_pass.py): 24 px recall 0.89 instead of 0.76, 165 MB instead of 208 and
+  88-98 fps instead of 76-85 at 720p; but 242 MB instead of 233 at 1080p, a little less from 32 px,
+  and the classroom video's 15 people 17 tracks: an option until its tracks hold.
 """
 from __future__ import annotations
 
@@ -258,22 +261,33 @@ class MultiScaleDetector(FaceDetector):
 
 
 def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector,
-                     far_model: Path | None = None) -> FaceDetector:
-    """``near`` plus the far pass, its refresh and its check, all short range: the check
-    the file ``short_range``, the far pass and its refresh ``far_model`` (default the
-    same; [detector.far] model). The check stays on ``short_range``: its ``verify_score``
-    was set on its scores, and at 128x128 it holds ~2 MB."""
+                     far_model: Path | None = None, yunet: Path | None = None) -> FaceDetector:
+    """``near`` plus the far pass, its refresh and its check. The far pass is YuNet
+    (``yunet``) when given, else short range on ``far_model`` (default ``short_range``;
+    [detector.far] model); the refresh is short range on the far pass's .tflite (or
+    ``short_range`` beside YuNet); the check stays on ``short_range``: its
+    ``verify_score`` was set on its scores, and at 128x128 it holds ~2 MB."""
     from .blazeface import SHORT_RANGE, BlazeFaceDetector
     from .wide import WideShortRange
-    path = short_range
     wide = far_model or short_range
-    far = WideShortRange(wide, scale=cfg.far.scale, min_score=cfg.far.min_score,
-                         nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
-                         threads=cfg.threads)
-    check = BlazeFaceDetector(SHORT_RANGE, path, min_score=cfg.far.verify_score,
+    if yunet is not None:
+        from .yunet import YuNetDetector
+        from .yunet_config import YuNetConfig
+        from .refresh import CellRefresher
+        far: FaceDetector = YuNetDetector(
+            yunet, YuNetConfig(scale=cfg.far.scale, max_pixels=cfg.yunet.max_pixels),
+            min_score=cfg.min_score, nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi)
+        # A known face is re-found at the weak tier's score, on YuNet's own scores.
+        refresh = CellRefresher(YuNetDetector(
+            yunet, YuNetConfig(scale=1.0), min_score=cfg.continue_score, nms_iou=cfg.nms_iou))
+    else:
+        far = WideShortRange(wide, scale=cfg.far.scale, min_score=cfg.far.min_score,
+                             nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
+                             threads=cfg.threads)
+        refresh = WideShortRange(wide, scale=1.0, min_score=cfg.far.min_score,
+                                 nms_iou=cfg.nms_iou, threads=cfg.threads)
+    check = BlazeFaceDetector(SHORT_RANGE, short_range, min_score=cfg.far.verify_score,
                               nms_iou=cfg.nms_iou, threads=cfg.threads) \
         if cfg.far.verify_score > 0 else None
-    refresh = WideShortRange(wide, scale=1.0, min_score=cfg.far.min_score,
-                             nms_iou=cfg.nms_iou, threads=cfg.threads)
     return MultiScaleDetector(near, far, check, refresh, every=cfg.far.every,
                               nms_iou=cfg.nms_iou)
