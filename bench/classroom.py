@@ -440,6 +440,19 @@ def _tracks(model: Path, clip: Path) -> tuple[int, int]:
     return len(tracks), summary["faces_seen"]
 
 
+def cartoon_frames() -> list[np.ndarray]:
+    """Every frame of the first no-face clip (the cartoon)."""
+    frames = []
+    cap = cv2.VideoCapture(str(material.SHARED / "video" / NO_FACE_CLIPS[0]))
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
 def int8_section(frames: int, int8: Path | None = None) -> list[str]:
     """The default detector with [detector.far] model = the float and the int8 file, in
     one run."""
@@ -449,13 +462,7 @@ def int8_section(frames: int, int8: Path | None = None) -> list[str]:
     frames_by = {(res, px): material.mosaic(px, size)
                  for res, size in material.FRAMES.items() for px in sizes}
     frames_by[("720p", "six groups")] = material.six_groups()
-    cartoon = []
-    cap = cv2.VideoCapture(str(material.SHARED / "video" / NO_FACE_CLIPS[0]))
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        cartoon.append(f)
+    cartoon = cartoon_frames()
     recall = {}
     files = _far_files(int8)
     for model in FAR_MODELS:
@@ -614,13 +621,7 @@ def yunet_section(frames: int) -> list[str]:
     frames_by = {(res, px): material.mosaic(px, size)
                  for res, size in material.FRAMES.items() for px in material.SIZES}
     frames_by[("720p", "six groups")] = material.six_groups()
-    cartoon = []
-    cap = cv2.VideoCapture(str(material.SHARED / "video" / NO_FACE_CLIPS[0]))
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        cartoon.append(f)
+    cartoon = cartoon_frames()
     rows = _yunet_rows()
     recall, ms = {}, {}
     for name, det in rows.items():

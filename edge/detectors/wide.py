@@ -23,13 +23,10 @@ from .blazeface import SHORT_RANGE, _logit, load_interpreter
 from .errors import DetectorModelError
 from .far import SMALLEST_INPUT_FACE  # noqa: F401  (why 16: see far.py)
 from .nms import weighted_nms
+from .refresh import REFRESH_CELL, grid, pack, unpack
 from .roi import WHOLE_FRAME, Roi, check_roi
 
 _ALIGN = 16  # the coarsest stride: input sides must be multiples of it
-# refresh(): each known face in a 64 px cell (a multiple of 16) at 24 px, with 2.7 face
-# sides of room around it for the face to have moved.
-REFRESH_CELL, REFRESH_FACE = 64, 24
-REFRESH_SPAN = REFRESH_CELL / REFRESH_FACE
 # A large picture is run in overlapping tiles of at most TILE_AREA input pixels: LiteRT's
 # activations grow with the input (864x480, a 720p frame at 2/3: +95 MB; 1280x720 at
 # 1080p: +166 MB; a 4K camera's or a 12 MP photo's: +650 MB to +1 GB), a tile's stay
@@ -218,61 +215,20 @@ class WideShortRange(FaceDetector):
         return np.concatenate(all_boxes), np.concatenate(all_scores)
 
     def refresh(self, frame_bgr: np.ndarray, boxes: list) -> list[Detection | None]:
-        """Each of ``boxes`` (faces found before) looked for again, all in one call: a
-        crop of ``REFRESH_SPAN`` face sides around each, scaled so the face is
-        ``REFRESH_FACE`` px, side by side in one input of ``REFRESH_CELL`` px cells. The
-        face nearest each crop's centre (its side 0.5-2x the old one), or None."""
+        """Each of ``boxes`` (faces found before) looked for again, all in one call
+        (refresh.py: ``REFRESH_FACE`` px faces in ``REFRESH_CELL`` px cells): the face
+        nearest each crop's centre (its side 0.5-2x the old one), or None."""
         if not boxes:
             return []
-        fh, fw = frame_bgr.shape[:2]
-        cell = REFRESH_CELL
         if len(boxes) > self._cells:     # grow only: resizing the input costs a re-plan
-            cols = math.ceil(math.sqrt(len(boxes)))
-            rows = math.ceil(len(boxes) / cols)
-            self._resize_input(cols * cell, rows * cell)
+            cols, rows = grid(len(boxes))
+            self._resize_input(cols * REFRESH_CELL, rows * REFRESH_CELL)
             self._cells, self._cols = cols * rows, cols
             self._layout_for = None      # the whole-frame layout must be made again
-        self._canvas[:] = 0
-        places = []
-        for i, (x, y, w, h) in enumerate(boxes):
-            side = REFRESH_SPAN * max(w, h)
-            s = cell / side
-            X0, Y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
-            ix0, iy0 = max(0, int(X0)), max(0, int(Y0))
-            ix1, iy1 = min(fw, int(X0 + side)), min(fh, int(Y0 + side))
-            r, c = divmod(i, self._cols)
-            places.append((c * cell, r * cell, X0, Y0, s, max(w, h)))
-            if ix1 - ix0 < 2 or iy1 - iy0 < 2:
-                continue
-            ox, oy = int((ix0 - X0) * s), int((iy0 - Y0) * s)
-            tw = max(1, min(cell - ox, round((ix1 - ix0) * s)))
-            th = max(1, min(cell - oy, round((iy1 - iy0) * s)))
-            cv2.resize(frame_bgr[iy0:iy1, ix0:ix1], (tw, th),
-                       dst=self._canvas[r * cell + oy:r * cell + oy + th,
-                                        c * cell + ox:c * cell + ox + tw],
-                       interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        places = pack(frame_bgr, boxes, self._canvas, self._cols)
         found, scores = self._infer()
-        out: list[Detection | None] = [None] * len(boxes)
-        best = [float("inf")] * len(boxes)
-        for (b0, b1, b2, b3), score in zip(found, scores):
-            ccx, ccy = (b0 + b2) / 2, (b1 + b3) / 2
-            i = int(ccy // cell) * self._cols + int(ccx // cell)
-            if i >= len(boxes):
-                continue
-            px, py, X0, Y0, s, old = places[i]
-            d = math.hypot(ccx - px - cell / 2, ccy - py - cell / 2)
-            side = max(b2 - b0, b3 - b1) / s
-            if d >= best[i] or not 0.5 <= side / old <= 2.0:
-                continue
-            bx0, by0 = (b0 - px) / s + X0, (b1 - py) / s + Y0
-            bw, bh = (b2 - b0) / s, (b3 - b1) / s
-            cx0, cy0 = max(0, int(round(bx0))), max(0, int(round(by0)))
-            cx1, cy1 = min(fw, int(round(bx0 + bw))), min(fh, int(round(by0 + bh)))
-            if cx1 - cx0 < 2 or cy1 - cy0 < 2:
-                continue
-            best[i] = d
-            out[i] = Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(score))
-        return out
+        return unpack(((*b, sc) for b, sc in zip(found, scores)), places, self._cols,
+                      frame_bgr.shape)
 
     def close(self) -> None:
         self._interp = None
