@@ -35,6 +35,12 @@ class TrackerConfig:
     iou: float = field(default=0.3, metadata={
         "doc": "minimum overlap (IoU) for a detection to continue a track",
         "range": "(0, 1)"})
+    jump: float = field(default=0.75, metadata={
+        "doc": "a confirmed track that no detection overlapped may continue with one of "
+               "about its size (2/3-3/2) whose centre is within this many of its sides: a "
+               "small far face found again after it moved between far passes, which no "
+               "longer overlaps its old box (0: overlap only)",
+        "range": "0..2"})
     max_missed_s: float = field(default=0.5, metadata={
         "doc": "seconds (of the source's own timeline) a track may go undetected before it "
                "counts as left: a face hidden for a moment, in hands or turned down, keeps "
@@ -147,6 +153,10 @@ class Tracker:
         unmatched = set(range(len(det)))
         matched: set[int] = set()
         self._match(det, range(len(self.tracks)), unmatched, matched, now)
+        if unmatched and self.cfg.jump > 0:
+            self._match_jumps(det, [ti for ti, t in enumerate(self.tracks)
+                                    if ti not in matched and t.confirmed], unmatched, matched,
+                              now)
         if len(weak_boxes):
             confirmed = [ti for ti, t in enumerate(self.tracks)
                          if ti not in matched and t.confirmed]
@@ -182,19 +192,40 @@ class Tracker:
         ious = iou_matrix(np.array([self.tracks[ti].box for ti in candidates]), det)
         for ci, di in sorted(np.argwhere(ious >= self.cfg.iou).tolist(),
                              key=lambda p: -ious[p[0], p[1]]):
-            ti = candidates[ci]
-            t = self.tracks[ti]
-            if di not in unmatched or ti in matched:
-                continue
-            unmatched.discard(di)
-            matched.add(ti)
-            dt = now - t.last_seen
-            if dt > 0:   # damped: boxes jitter from one run to the next
-                t.velocity = (det[di] - t.det_box) / dt * 0.5
-            t.box = t.det_box = det[di]
-            t.box_time, t.last_seen, t.hits, t.missed = now, now, t.hits + 1, 0
-            if not t.confirmed and now - t.first_seen >= self.cfg.min_seen_s - 1e-9:
-                t.confirmed = True
+            self._continue(candidates[ci], di, det, unmatched, matched, now)
+
+    def _match_jumps(self, det: np.ndarray, candidates: list[int], unmatched: set[int],
+                     matched: set[int], now: float) -> None:
+        """Greedy, nearest first: confirmed tracks no box overlapped, and left-over boxes
+        of about their size within ``jump`` of their side (TrackerConfig.jump)."""
+        pairs = []
+        for ti in candidates:
+            x, y, w, h = self.tracks[ti].box
+            side = max(w, h, 1.0)
+            for di in unmatched:
+                dx, dy, dw, dh = det[di]
+                if 2 / 3 <= max(dw, dh) / side <= 3 / 2:
+                    dist = float(np.hypot(x + w / 2 - dx - dw / 2, y + h / 2 - dy - dh / 2))
+                    if dist <= self.cfg.jump * side:
+                        pairs.append((dist, ti, di))
+        for _, ti, di in sorted(pairs):
+            self._continue(ti, di, det, unmatched, matched, now)
+
+    def _continue(self, ti: int, di: int, det: np.ndarray, unmatched: set[int],
+                  matched: set[int], now: float) -> None:
+        """Track ``ti`` continues with box ``di``, unless either is taken already."""
+        t = self.tracks[ti]
+        if di not in unmatched or ti in matched:
+            return
+        unmatched.discard(di)
+        matched.add(ti)
+        dt = now - t.last_seen
+        if dt > 0:   # damped: boxes jitter from one run to the next
+            t.velocity = (det[di] - t.det_box) / dt * 0.5
+        t.box = t.det_box = det[di]
+        t.box_time, t.last_seen, t.hits, t.missed = now, now, t.hits + 1, 0
+        if not t.confirmed and now - t.first_seen >= self.cfg.min_seen_s - 1e-9:
+            t.confirmed = True
 
     def visible(self) -> list[Track]:
         """Tracks confirmed as faces and found by the latest detector run: the ones to

@@ -179,3 +179,25 @@ def test_weak_detections_continue_a_track_but_never_start_one():
     tracker.update([], 1.0)
     tracker.update([], 1.1)                     # nothing at all: it leaves as before
     assert tracker.tracks == []
+
+
+@pytest.mark.parametrize("jump, same", [(0.75, True), (0.0, False)])
+def test_a_small_face_found_again_after_it_moved_keeps_its_track(jump, same):
+    """A far face is found again only at the next far pass, after it moved 2/3 of its side
+    (a walk): its box no longer overlaps the old one enough (IoU 0.2 < 0.3), but it is the
+    same face. [tracker] jump = 0 keeps the overlap rule alone (a new track)."""
+    from edge.tracker import Tracker, TrackerConfig
+    tracker = Tracker(TrackerConfig(detect_every=1, min_seen_s=0.1, max_missed_s=2.0,
+                                    jump=jump), ("happy",))
+    tracker.update([(300, 570, 48, 48)], 0.0)
+    tracker.update([(300, 570, 48, 48)], 0.2)          # confirmed
+    tracker.update([], 0.4)                            # missed between far passes
+    tracker.update([(268, 572, 48, 48), (600, 100, 48, 48)], 1.0)   # moved 32 px; a newcomer
+    moved = [t.id for t in tracker.tracks if t.missed == 0 and t.box[0] < 400]
+    assert moved == ([1] if same else [2]), [(t.id, t.box, t.missed) for t in tracker.tracks]
+    # a box of another size nearby is another face, not the same one moved
+    other = Tracker(TrackerConfig(detect_every=1, min_seen_s=0.1, jump=jump), ("happy",))
+    other.update([(300, 570, 48, 48)], 0.0)
+    other.update([(300, 570, 48, 48)], 0.2)
+    other.update([(270, 560, 100, 100)], 0.3)
+    assert sorted(t.id for t in other.tracks) == [1, 2]
