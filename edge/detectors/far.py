@@ -28,8 +28,8 @@ class FarConfig:
                "and its refresh the same. face_detection_yunet_2023mar.onnx: YuNet for the "
                "far pass and its refresh (30-face 720p clip: 24 px recall 0.91 instead of "
                "0.76, 88-98 fps instead of 76-85 and peak RSS 165 instead of 208 MB at "
-               "720p; but 1080p 242 MB instead of 233 and the classroom video's 15 people "
-               "17 tracks: bench/results/far_pass.md). A short-range .tflite made by `python -m "
+               "720p; but 1080p 242 MB instead of 233, and a little less from 32 px; the "
+               "classroom video's 15 people 15 tracks, short range 14: bench/results/far_pass.md). A short-range .tflite made by `python -m "
                "convert blazeface-int8`: int8 activations, 28 MB less, slower here, 17 tracks"})
     verify_score: float = field(default=0.72, metadata={
         "doc": "blazeface-multiscale: a face the far pass finds for the first time must "

@@ -42,8 +42,9 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
 - YuNet (cv2.FaceDetectorYN, opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in
   models/) as the far pass and its refresh (``[detector.far] model`` = that file;
   bench/far_pass.py): 24 px recall 0.89 instead of 0.76, 165 MB instead of 208 and
-  88-98 fps instead of 76-85 at 720p; but 242 MB instead of 233 at 1080p, a little less from 32 px,
-  and the classroom video's 15 people 17 tracks: an option until its tracks hold.
+  88-98 fps instead of 76-85 at 720p, the classroom video's 15 people 15 tracks (short
+  range: 14, one walker never found); but 242 MB instead of 233 at 1080p and a little less
+  from 32 px: an option, the next default once measured on the kiosk clips and a Pi.
 """
 from __future__ import annotations
 
