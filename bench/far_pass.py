@@ -5,7 +5,10 @@
   detect and classify 1 frame in 3, one LiteRT thread), fps, CPU and peak RSS, interleaved;
 - the detector's recall on a photo (near pass, far pass, close check) on the mosaics of
   bench/classroom_material.py at 24-48 px and the six-group frame;
-- the tracks the 3x3 classroom video gives for its 15 people.
+- the tracks the 3x3 classroom video gives for its 15 people;
+- the kiosk: the pipeline on the bundled sample clip (bench/pipeline.py's default row),
+  and the people each real clip of tests/test_track_identity.py gives, the no-face clips
+  included (a false face there is a track).
 
 Prints the tables and writes bench/results/far_pass.md.
     python bench/far_pass.py [--frames 300] [--rounds 2]
@@ -26,7 +29,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import classroom_material as material  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "far_pass.md"
-FAR = {"short range (default)": "", "YuNet": "face_detection_yunet_2023mar.onnx"}
+FAR = {"short range": "face_detection_short_range.tflite",
+       "YuNet (default)": "face_detection_yunet_2023mar.onnx"}
+KIOSK = ROOT / "edge" / "samples" / "demo_pexels_wolfgang_langer.mp4"
+# tests/test_track_identity.py's clips and the people each shows
+PEOPLE = {"intel_face-demographics-walking-and-pause.mp4": "3",
+          "intel_head-pose-face-detection-female-and-male.mp4": "2-3",
+          "intel_head-pose-face-detection-female.mp4": "1",
+          "intel_head-pose-face-detection-male.mp4": "1",
+          "pyfeat_WolfgangLanger_Pexels.mp4": "1", "pyfeat_face_noface.mov": "1",
+          "pyfeat_no_face.mp4": "0", "pyfeat_single_face.mp4": "1"}
 
 
 def child_speed(clip: Path, frames: int, model: str) -> dict:
@@ -73,12 +85,23 @@ def classroom_tracks(clip: Path, model: str) -> int:
     return len({r["track"] for r in map(json.loads, lines) if r["event"] == "face_appeared"})
 
 
+def kiosk_section() -> list[str]:
+    out = ["", "The people each real clip gives (tracks; tests/test_track_identity.py's clips, "
+           "every frame analysed):", "",
+           "| clip | people | " + " | ".join(FAR) + " |", "|---|---|" + "---|" * len(FAR)]
+    for clip, people in PEOPLE.items():
+        out.append(f"| {clip} | {people} | " + " | ".join(
+            str(classroom_tracks(material.SHARED / "video" / clip, m)) for m in FAR.values())
+            + " |")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    out = [f"# The far pass: short range or YuNet\n",
+    out = [f"# The far pass: YuNet or short range\n",
            f"`bench/far_pass.py --frames {args.frames} --rounds {args.rounds}`, "
            f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} at "
            "the start. Compare within a table.\n",
@@ -93,6 +116,9 @@ def main() -> int:
                     material.crowd_clip(30, material.FRAMES[res], clip)
                 for name, model in FAR.items():
                     rows.setdefault((res, name), []).append(child_speed(clip, args.frames, model))
+            for name, model in FAR.items():     # the kiosk: bench/pipeline.py's default row
+                rows.setdefault(("kiosk 640x360", name), []).append(
+                    child_speed(KIOSK, args.frames * 2, model))
         for (res, name), runs in rows.items():
             fps = ", ".join(f"{r['fps']:.1f}" for r in runs)
             out.append(f"| {res} | {name} | {fps} | "
@@ -108,6 +134,7 @@ def main() -> int:
         out += ["", f"The classroom video ({material.CLASSROOM_PEOPLE} people): "
                 + ", ".join(f"{name} {classroom_tracks(clip, model)} tracks"
                             for name, model in FAR.items()) + "."]
+        out += kiosk_section()
     text = "\n".join(out) + "\n"
     print(text)
     RESULTS.write_text(text)

@@ -90,7 +90,7 @@ def test_int8_file_resizes_to_every_far_pass_input(int8_file, size):
 
 @pytest.fixture(scope="module")
 def detectors(int8_file, shared):
-    dets = {"float": create_detector(DetectorConfig()),
+    dets = {"float": create_detector(DetectorConfig(far=FarConfig(model=SHORT_RANGE_FILE.name))),
             "int8": create_detector(DetectorConfig(far=FarConfig(model=str(int8_file))))}
     assert dets["int8"].far.path == int8_file and dets["int8"].refresher.path == int8_file
     assert dets["float"].far.path.name == SHORT_RANGE_FILE.name

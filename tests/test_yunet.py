@@ -219,12 +219,12 @@ def _recall_24(det) -> float:
 
 
 def test_yunet_as_the_far_pass_finds_more_far_faces(shared):
-    """[detector.far] model = YuNet's .onnx: blazeface-multiscale's far pass and refresh
-    run YuNet (measured: 24 px recall 0.89 against short range's 0.76 on these mosaics),
+    """By default ([detector.far] model empty, or YuNet's .onnx) blazeface-multiscale's far
+    pass and refresh run YuNet (measured: 24 px recall 0.89 against short range's 0.76 on these mosaics),
     and the issue's 30-face frame stays 30 of 30 with no extra box."""
     from edge.detectors.far import FarConfig
-    short = create_detector(DetectorConfig())
-    far = create_detector(DetectorConfig(far=FarConfig(model=YUNET_FILE.name)))
+    short = create_detector(DetectorConfig(far=FarConfig(model="face_detection_short_range.tflite")))
+    far = create_detector(DetectorConfig())     # the default far pass: YuNet
     try:
         r_short, r_yunet = _recall_24(short), _recall_24(far)
         six = material.six_groups()
@@ -237,7 +237,7 @@ def test_yunet_as_the_far_pass_finds_more_far_faces(shared):
 
 
 def test_the_yunet_far_pass_follows_the_classroom_video(shared, tmp_path):
-    """The whole pipeline with YuNet's far pass and its refresh (edge/detectors/refresh.py)
+    """The default pipeline (YuNet's far pass and its refresh, edge/detectors/refresh.py)
     on the 3x3 classroom video: at most 1.2 tracks a person (measured: 15 for 15)."""
     import json
 
@@ -246,8 +246,7 @@ def test_the_yunet_far_pass_follows_the_classroom_video(shared, tmp_path):
     clip = material.classroom_clip(tmp_path / "classroom.mp4")
     cfg = config.from_dict({"source": {"uri": str(clip), "realtime": False},
                             "log": {"dir": str(tmp_path)}, "console": {"enabled": False},
-                            "monitor": {"summary_interval": 3600},
-                            "detector": {"far": {"model": YUNET_FILE.name}}})
+                            "monitor": {"summary_interval": 3600}})
     Monitor(cfg).run()
     records = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     tracks = {r["track"] for r in records if r["event"] == "face_appeared"}

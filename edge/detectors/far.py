@@ -21,16 +21,17 @@ class FarConfig:
                "its faces in between (1: every run); while it finds nobody, every 2n-th, "
                "then 4n-th"})
     min_score: float = field(default=0.5, metadata={
-        "doc": "blazeface-multiscale: confidence threshold of the far pass, 0..1"})
+        "doc": "blazeface-multiscale: confidence threshold of a short-range far pass, 0..1 "
+               "(YuNet's, the default far pass: [detector] min_score)"})
     model: str = field(default="", metadata={
         "doc": "blazeface-multiscale: the far pass's model file (a relative path is in the "
-               "models folder). Empty: MediaPipe's float face_detection_short_range.tflite, "
-               "and its refresh the same. face_detection_yunet_2023mar.onnx: YuNet for the "
-               "far pass and its refresh (30-face 720p clip: 24 px recall 0.91 instead of "
-               "0.76, 88-98 fps instead of 76-85 and peak RSS 165 instead of 208 MB at "
-               "720p; but 1080p 242 MB instead of 233, and a little less from 32 px; the "
-               "classroom video's 15 people 15 tracks, short range 14: bench/results/far_pass.md). A short-range .tflite made by `python -m "
-               "convert blazeface-int8`: int8 activations, 28 MB less, slower here, 17 tracks"})
+               "models folder). Empty: YuNet, face_detection_yunet_2023mar.onnx, for the far "
+               "pass and its refresh. face_detection_short_range.tflite: MediaPipe's short "
+               "range, the default before (30-face 720p clip: 24 px recall 0.76 instead of "
+               "0.89, 0.97-1.00 instead of 0.94-0.97 from 32 px, 72-90 fps instead of 88-108, "
+               "peak RSS 208 instead of 165 MB; 1080p 233 instead of 242 MB: "
+               "bench/results/far_pass.md). A short-range .tflite made by `python -m convert "
+               "blazeface-int8`: int8 activations, slower here"})
     verify_score: float = field(default=0.72, metadata={
         "doc": "blazeface-multiscale: a face the far pass finds for the first time must "
                "score this on a close crop around it (0: no check)"})

@@ -1,11 +1,13 @@
 """The default detector: a kiosk's close-up and a classroom's small faces, with no mode to pick.
 
-Two passes, composed around the two BlazeFace models the project already ships:
+Two passes, composed around detectors the project already has (BlazeFace full range for
+the near pass, YuNet for the far one, BlazeFace short range for the check):
 
 - near: BlazeFace full range on the whole frame, on every call, exactly as the
   ``blazeface-full`` kind (so a kiosk camera behaves as before);
-- far: BlazeFace short range on the frame scaled so that a face of ``smallest_face`` pixels
-  is 16 pixels of its input (``wide.py``), on every ``every``-th call. Between far passes
+- far: YuNet (``[detector.far] model``; or BlazeFace short range) on the frame scaled so
+  that a face of ``smallest_face`` pixels is 16 pixels of its input, on every
+  ``every``-th call. Between far passes
   its faces are kept and returned again, each moved on as it moved since the pass before
   (a classroom moves slowly; a walking face's box keeps up, so the tracker's IoU matching
   still holds), so the far pass's cost is spread over ``every`` calls; when far passes find
@@ -38,13 +40,17 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
   model``, made by ``python -m convert blazeface-int8``): the same recall (0.79 / 0.96 /
   1.00 / 1.00), 28 MB less memory (peak RSS 178 MB against 209 on the 30-face 720p
   clip), but the classroom video's 15 people became 17 tracks and on this x86 host it
-  ran at 0.96x the fps: an option, not the default (bench/results/classroom.md);
+  ran at 0.96x the fps (bench/results/classroom.md);
 - YuNet (cv2.FaceDetectorYN, opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in
-  models/) as the far pass and its refresh (``[detector.far] model`` = that file;
-  bench/far_pass.py): 24 px recall 0.89 instead of 0.76, 165 MB instead of 208 and
-  88-98 fps instead of 76-85 at 720p, the classroom video's 15 people 15 tracks (short
-  range: 14, one walker never found); but 242 MB instead of 233 at 1080p and a little less
-  from 32 px: an option, the next default once measured on the kiosk clips and a Pi.
+  models/) as the far pass and its refresh, the default since 2026-12-07
+  (bench/far_pass.py, bench/results/far_pass.md, one run, short range's figures second):
+  24 px recall 0.89 against 0.76 (0.94-0.97 against 0.97-1.00 from 32 px); the 30-face
+  720p clip at 88-108 fps against 72-90, peak RSS 165 MB against 208; the kiosk clip
+  at the same CPU per frame (5.3 ms against 5.4); the classroom video's 15 people 15
+  tracks (short range 14: one walker never found); every real clip's people count the
+  same, no false face on the no-face clips. It costs more at 1080p: 242 MB against 233
+  (OpenCV's buffers for its 1280x720 input, ~80 MB; tiles of 480x480 hold ~25 MB but
+  cost ~1.5x the CPU in a per-call overhead, so the input is capped instead).
 """
 from __future__ import annotations
 

@@ -104,18 +104,18 @@ def _yunet(cfg: DetectorConfig, models: Path) -> "FaceDetector":
 
 def _multiscale(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .multiscale import build_multiscale
-    far = cfg.far.model
-    yunet = far.endswith(".onnx")          # [detector.far] model: YuNet's .onnx, or short range's
+    far = cfg.far.model or YUNET_FILE.name  # [detector.far] model: YuNet's .onnx, or a short range
+    yunet = far.endswith(".onnx")
     return build_multiscale(cfg, models / SHORT_RANGE_FILE.name,
                             _blazeface("blazeface-full")(cfg, models),
-                            far_model=models / far if far and not yunet else None,
+                            far_model=None if yunet else models / far,
                             yunet=models / far if yunet else None)
 
 
 KINDS: dict[str, DetectorKind] = {k.name: k for k in (
     DetectorKind("blazeface-multiscale",
                  "close-ups and a classroom's small faces: BlazeFace full range on the whole "
-                 "frame, and short range (or YuNet: [detector.far] model) on a larger "
+                 "frame, and YuNet (or short range: [detector.far] model) on a larger "
                  "picture every few runs for faces down to [detector.far] smallest_face",
                  _multiscale, (FULL_RANGE_FILE, SHORT_RANGE_FILE, YUNET_FILE)),
     DetectorKind("blazeface-full",
