@@ -240,14 +240,12 @@ def calls_section(runs: int = 15) -> list[str]:
     multi = create_detector(cfg)
     near, far = multi.near, multi.far
     check = BlazeFaceDetector(SHORT_RANGE, cfg.model_dir() / SHORT_RANGE.filename)
-    yunet = create_detector(DetectorConfig(kind="yunet"))
     classifier = FaceClassifier(ClassifierConfig())
     costs = {}
     for res, size in material.FRAMES.items():
         img = material.six_groups(size).image
         costs[f"near {res}"] = _median_ms(lambda: near.detect(img), runs)
         costs[f"far {res}"] = _median_ms(lambda: far.detect(img), max(3, runs // 3))
-        costs[f"yunet {res}"] = _median_ms(lambda: yunet.detect(img), max(3, runs // 3))
     crop = np.ascontiguousarray(material.six_groups().image[:200, :200])
     costs["check"] = _median_ms(lambda: check.detect(crop), runs)
     gray = cv2.cvtColor(material.six_groups().image, cv2.COLOR_BGR2GRAY)
@@ -268,17 +266,15 @@ def calls_section(runs: int = 15) -> list[str]:
              f"Per-call CPU ms on this machine (medians, `bench/classroom.py --only calls`, "
              f"{time.strftime('%Y-%m-%d %H:%M')}): near pass (full range, 192x192) "
              f"{costs['near 720p']:.1f} at 720p / {costs['near 1080p']:.1f} at 1080p (the "
-             f"frame's shrink included); far pass (short range at 2/3 scale: 864x480 / "
-             f"1280x720 input, the latter in 3 tiles of 496x720) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
+             f"frame's shrink included); far pass (YuNet at 2/3 scale: 853x480 / 1280x720 "
+             f"input, the latter capped by [detector.yunet] max_pixels; OpenCV's default "
+             f"threads, CPU of both) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
              f"face's check (short range, 128x128) {costs['check']:.1f}; between far passes, "
              f"the far faces looked for again in one call (64 px cells side by side) "
              f"{costs['refresh 1 face']:.1f} for 1 face, {costs[f'refresh {most} faces']:.1f} "
              f"for {most} (the most a run looks for; more take turns); "
              f"the classifier {per_face:.2f} per face (30 faces in "
-             f"{costs['classify 30 faces']:.1f}). Kind yunet (YuNet on the frame at 0.67, "
-             f"OpenCV's default threads) {costs['yunet 720p']:.0f} / "
-             f"{costs['yunet 1080p']:.0f} per call (section YuNet compares it with the far "
-             "pass).", "",
+             f"{costs['classify 30 faces']:.1f}).", "",
              f"At {cam:.0f} camera fps with the defaults (detector on 1 frame in {every}, the "
              f"far pass on 1 detector run in {2 * cfg.far.every} while a seated class stays "
              f"the same, {cfg.far.every} while it changes; at most {most} far faces looked for "
