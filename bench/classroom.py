@@ -726,13 +726,11 @@ def yunet_section(frames: int) -> list[str]:
 
 
 def write(sections: dict[str, list[str]]) -> None:
-    """Replace the sections run this time in classroom.md, keep the others."""
+    """Replace the sections run this time in classroom.md, keep the others (hand-written too)."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
-    parts = {}
-    for title in TITLES:
-        m = re.search(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", old, re.S | re.M)
-        if m:
-            parts[title] = m.group(0).rstrip("\n").splitlines()
+    parts = {}  # every "## " section of the old file, hand-written ones included
+    for m in re.finditer(r"^## ([^\n]*)\n.*?(?=^## |\Z)", old, re.S | re.M):
+        parts[m.group(1)] = m.group(0).rstrip("\n").splitlines()
     for lines in sections.values():
         body = [ln for ln in lines if not ln.startswith("# Classroom")]
         while body and not body[0].startswith("## "):
@@ -741,7 +739,8 @@ def write(sections: dict[str, list[str]]) -> None:
     head = old.split("\n## ", 1)[0].rstrip("\n").splitlines() if old else \
         ["# Classroom benchmark", "", "Written by `bench/classroom.py` (issue 37)."]
     out = head + [""]
-    for title in TITLES:
+    # the measured sections in their fixed order, then the hand-written ones as they were
+    for title in [*TITLES, *(t for t in parts if t not in TITLES)]:
         if title in parts:
             out += [ln.rstrip() for ln in parts[title]] + [""]
     RESULTS.write_text("\n".join(out).rstrip("\n") + "\n")
