@@ -180,7 +180,7 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool) -> list[str]:
     lines = ["## Speed against faces in view", "",
              f"`bench/classroom.py --only speed --frames {frames} --peer-frames {peer_frames}`, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, on this 2-core machine (load average "
-             f"{os.getloadavg()[0]:.1f} when it started: compare within the table). Each row: the default pipeline "
+             f"{os.getloadavg()[0]:.1f} at the end: compare within the table). Each row: the default pipeline "
              f"({default}, detect and classify 1 frame in {every}, 1 LiteRT thread, a capture "
              f"thread reading ahead) in its own process over {frames} frames of a clip of N "
              "faces in view (copies of the five-person photo in a 3x2 grid, 4x3 for 60, faces "
