@@ -88,6 +88,7 @@ class Chroot:
 
 
 def unmount_below(root: Path) -> None:
+    root = root.resolve()  # /proc/mounts names real paths; bench/.cache may be a symlink
     below = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
              if line.split()[1].startswith(f"{root}/")]
     for m in sorted(below, key=len, reverse=True):
