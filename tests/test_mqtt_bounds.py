@@ -137,15 +137,15 @@ def test_a_flood_of_birth_messages_is_coalesced(tmp_path, broker, monkeypatch, c
     try:
         sub.wait_for(lambda: len(sub.on("homeassistant/#")) >= 10, 10, "the first announcement")
         t0 = time.monotonic()
-        births = 0
+        births, states = 0, 1                       # start() sends this run's first state
         while time.monotonic() - t0 < 5.0:          # as fast as paho sends them, 5 s
             for _ in range(200):
                 flood.publish("homeassistant/status", "online", qos=0)
             births += 200
             sink.handle([as_event(summary, time.time())])
-            time.sleep(0.05)
+            states += 1                             # one state each; its seq is given later,
+            time.sleep(0.05)                        # on the publisher's thread
         flood.publish("homeassistant/status", "online", qos=1).wait_for_publish(10)
-        states = p.spool.counters["state"]
         sub.wait_for(lambda: len(sub.on("emotion-edge/+/state")) >= states, 20, "every state")
         sub.wait_for(lambda: p.births >= births // 2, 20, "the births")
         sub.wait_for(lambda: p.announcements >= 2, 20, "a second announcement")
@@ -160,6 +160,7 @@ def test_a_flood_of_birth_messages_is_coalesced(tmp_path, broker, monkeypatch, c
     finally:
         sub.stop()
     assert p.births >= births // 2 >= 1000          # they did arrive (QoS 0 may lose some)
+    assert p.queue_dropped == 0 and p.spool.counters["state"] == states
     # One announcement at connect, then at most one per 2 s, whatever the machine's load.
     assert 2 <= p.announcements <= 2 + elapsed / 2.0, (p.announcements, elapsed)
     assert len(sub.on("homeassistant/#")) == 10 * p.announcements
