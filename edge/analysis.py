@@ -18,6 +18,7 @@ from .eventlog import EventKind
 from .classifier import FaceClassifier
 from .detectors.base import FaceDetector
 from .events import Event, FrameResult, TrackedFace
+from .reading import FaceReader
 from .sources.base import Frame
 from .summary import Summary
 from .tracker import Track, Tracker, TrackerConfig
@@ -49,6 +50,7 @@ class Analyzer:
         self.tracker = Tracker(tracker_cfg, self.labels)
         self.summary = Summary(self.labels, summary_interval)
         self.face_stages = list(face_stages)
+        self.reader = FaceReader(classifier)
         self.timings = {"detect": 0.0, "classify": 0.0, "track": 0.0}
         self._gray: np.ndarray | None = None
 
@@ -58,21 +60,22 @@ class Analyzer:
         t1 = clock()
         image, now = frame.image, frame.time
         detecting = frame.index % self.tracker_cfg.detect_every == 0
-        gray = self._gray_of(image) if detecting or self.face_stages else None
+        gray = self._gray_of(image) if self.face_stages else None   # else crops turn gray
         if detecting:
             found, weak = self.detector.detect_tiers(image)
             t2 = clock()
             events += self.tracker.update([d.box for d in found], now, [d.box for d in weak])
+            events += self._fold_reads(now)     # the last run's, read while this one detected
             visible = self.tracker.visible()
             # Faces below min_readable are counted, never read (the model is guessing
             # there: bench/results/small_faces.md).
             small = self.classifier.cfg.min_readable
             readable = [t for t in visible if min(t.box[2], t.box[3]) >= small]
-            to_read = self._read_now(readable)
             t3 = clock()
-            probs = self.classifier.classify(gray, [t.int_box() for t in to_read])
+            self.reader.start(image if gray is None else gray, self._read_now(readable))
+            if self.reader.read_at_once:    # new faces appear with their first emotion
+                events += self._fold_reads(now)
             t4 = clock()
-            events += self.tracker.observe(to_read, probs, now)
             events += self.tracker.unread([t for t in visible if t not in readable], now)
         else:
             # Between detector runs the boxes are guesses: classify only fresh
@@ -105,6 +108,15 @@ class Analyzer:
             return readable
         return sorted(readable, key=lambda t: t.last_read)[:most]
 
+    def _fold_reads(self, now: float) -> list[Event]:
+        """The reads started last (waiting for them), into the tracks still here."""
+        done = self.reader.collect()
+        if done is None:
+            return []
+        here = {id(t) for t in self.tracker.tracks}
+        kept = [(t, p) for t, p in zip(*done) if id(t) in here]
+        return self.tracker.observe([t for t, _ in kept], [p for _, p in kept], now)
+
     def _gray_of(self, image: np.ndarray) -> np.ndarray:
         """The frame in gray, into a buffer kept across frames (the classifier's and the
         face stages' input)."""
@@ -127,13 +139,18 @@ class Analyzer:
 
     def end_tracks(self, now: float) -> list[Event]:
         """Every track leaves (a long outage, a model with other labels, the end)."""
+        self.reader.collect()          # reads of faces that are leaving: dropped
         left = self.tracker.close(now)
         self._forget_left(left)
         return left
 
+    def close(self) -> None:
+        """Stop the reading thread (what it was reading is dropped)."""
+        self.reader.close()
+
     def finish(self, now: float) -> list[Event]:
         """The end of the run: every face leaves, and the last summary."""
-        events = self.end_tracks(now)
+        events = self.end_tracks(now)   # the last run's reads, never shown, are dropped
         last = self.summary.flush(now)
         if last is not None:
             events.append(last)
@@ -142,11 +159,14 @@ class Analyzer:
     def use_classifier(self, new: FaceClassifier, now: float) -> list[Event]:
         """Classify with ``new`` from the next frame. New labels mean new tracks: the old
         ones end (``face_left``) and the summary so far is written under the old labels."""
-        events: list[Event] = []
         if new.labels != self.labels:
-            events += self.finish(now)
+            events = self.finish(now)
             self.tracker = Tracker(self.tracker_cfg, new.labels)
             self.summary = Summary(new.labels, self.summary_interval)
+        else:
+            events = self._fold_reads(now)   # the old model's last reads: the tracks go on
+        self.reader.close()
+        self.reader = FaceReader(new)
         old, self.classifier, self.labels = self.classifier, new, new.labels
         events.append(Event(EventKind.MODEL_CHANGED, now, extra={
             "model": new.model.path.name, "previous": old.model.path.name,

@@ -312,6 +312,11 @@ class ClassifierConfig:
                "camera fps): a room's expressions change slowly, and reading 30 faces costs "
                "30 times one (bench/results/classroom.md)",
         "range": ">= 0"})
+    background: bool = field(default=True, metadata={
+        "doc": "read faces on a second thread while the next frames are decoded and "
+               "searched (LiteRT frees Python's lock): a face already read gets its new "
+               "emotion one detector run later, a new face at once (edge/reading.py); "
+               "false: in the frame loop, on one core"})
 
     def __post_init__(self):
         check(self)   # the ranges and choices in the fields' metadata
@@ -333,20 +338,34 @@ class FaceClassifier:
     def crop_box(self, box: Box, frame_shape: tuple[int, ...]) -> Box:
         return crop_box(box, frame_shape, self.cfg.margin)
 
-    def classify(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        """Probabilities (N, classes) for the faces at ``boxes`` in the gray frame."""
+    def classify(self, frame: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """Probabilities (N, classes) for the faces at ``boxes`` in the frame (gray or BGR)."""
+        return self.predict(self.prepare(frame, boxes))
+
+    def prepare(self, frame: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """The faces at ``boxes`` cut out of the gray or BGR frame and resized for the
+        model: (N, H, W) uint8, in a buffer reused by the next call. A BGR frame's crops are
+        turned gray one by one (the same pixels as the whole frame turned gray, for a few
+        faces' area instead of a 720p frame's)."""
         n = len(boxes)
-        if n == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
         if n > len(self._buf):
             self._buf = np.empty((n, *self._buf.shape[1:]), np.uint8)
+        fh, fw = frame.shape[:2]
         for i, box in enumerate(boxes):
-            x, y, w, h = self.crop_box(box, gray.shape)
+            x, y, w, h = self.crop_box(box, frame.shape)
             if w < 1 or h < 1:   # a box (nearly) outside the frame: its nearest pixel
-                x, y = min(max(x, 0), gray.shape[1] - 1), min(max(y, 0), gray.shape[0] - 1)
+                x, y = min(max(x, 0), fw - 1), min(max(y, 0), fh - 1)
                 w = h = 1
-            self.model.prepare(gray[y:y + h, x:x + w], self._buf[i])
-        faces = self._buf[:n]
+            crop = frame[y:y + h, x:x + w]
+            if crop.ndim == 3:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+            self.model.prepare(crop, self._buf[i])
+        return self._buf[:n]
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities (N, classes) for faces ``prepare`` made (any thread, one at a time)."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
         p = self.model.predict(faces)
         if self.cfg.flip_average:
             p = (p + self.model.predict(np.ascontiguousarray(faces[:, :, ::-1]))) / 2

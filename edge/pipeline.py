@@ -316,6 +316,7 @@ class Monitor:
             if release_source:
                 self.source.close()
             self.detector.close()
+            self.analyzer.close()
 
     def _use_classifier(self) -> None:
         """Swap in the model ``switch_model`` loaded (between frames)."""

@@ -104,6 +104,7 @@ KIND_OF_FILE = {
     "test_micro_flow.py": "pipeline",
     "test_micro_stage.py": "pipeline",
     "test_pipeline.py": "pipeline",
+    "test_reading.py": "pipeline",
     "test_reliability.py": "pipeline",
     "test_sink_interface.py": "pipeline",
     "test_sources.py": "pipeline",

@@ -126,12 +126,12 @@ def test_a_room_of_thirty_is_read_three_faces_a_run_in_turns(shared, tmp_path):
                             "monitor": {"summary_interval": 3600}})
     assert cfg.classifier.faces_per_run == 3
     monitor = Monitor(cfg)
-    classify, reads = monitor.classifier.classify, []
+    prepare, reads = monitor.classifier.prepare, []
 
-    def counted(gray, boxes):
+    def counted(gray, boxes):         # the faces cut out for reading, a run at a time
         reads.append(len(boxes))
-        return classify(gray, boxes)
-    monitor.classifier.classify = counted
+        return prepare(gray, boxes)
+    monitor.classifier.prepare = counted
     refresher, looked = monitor.detector.refresher, []
     refresh = refresher.refresh
     refresher.refresh = lambda frame, boxes: looked.append(len(boxes)) or refresh(frame, boxes)

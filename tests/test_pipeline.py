@@ -94,7 +94,7 @@ def test_detect_every_third_frame_keeps_the_tracks(tmp_path, videos):
         return wrapper
 
     monitor.detector.detect_tiers = counted("detect", monitor.detector.detect_tiers)
-    monitor.classifier.classify = counted("classify", monitor.classifier.classify)
+    monitor.classifier.prepare = counted("classify", monitor.classifier.prepare)  # the crops
     faces_per_frame = []
 
     class Count(Sink):
@@ -107,7 +107,7 @@ def test_detect_every_third_frame_keeps_the_tracks(tmp_path, videos):
     monitor.sinks.append(Count())
     stats = monitor.run()
     assert calls["detect"] == -(-stats.frames // 3)
-    assert calls["classify"] <= calls["detect"]
+    assert 1 <= calls["classify"] <= calls["detect"]
     assert len(tracks_in(read_log(tmp_path))) in {2, 3}
     # Between detector runs faces are carried, not dropped: 2 faces on most frames.
     assert sum(n == 2 for n in faces_per_frame) > 0.5 * stats.frames
