@@ -13,7 +13,10 @@ the near pass, YuNet for the far one, BlazeFace short range for the check):
   still holds), so the far pass's cost is spread over ``every`` calls; when far passes find
   nobody (a kiosk), they come 2x, then 4x less often, and when one finds just the faces of
   the one before (a seated class), 2x less often. A photo on its own (``detect``) gets
-  both passes.
+  both passes. In a video the far pass (or the refresh) runs on a second thread while
+  the near pass runs: both let go of Python's lock (OpenCV, LiteRT), so a run takes the
+  longer of the two, not their sum; both are joined within the call, so the faces found
+  never depend on which finished first.
 - refresh: between far passes the far faces are looked for again around where they were,
   side by side in one small call, at most ``REFRESH_MOST`` (8) a run, in turns.
   A far face that overlaps a near one is dropped: near boxes win. So is a far face that
@@ -54,6 +57,7 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,25 +163,39 @@ class MultiScaleDetector(FaceDetector):
         self.far_runs = 0   # counters, for the benchmark
         self.checks = 0
         self.refreshes = 0
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="far")
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """One picture on its own (a photo): both passes, nothing kept from other calls."""
         strong = self.near.detect(frame_bgr)
-        return self._merge(strong, [], self._far(frame_bgr, []))[0]
+        return self._merge(strong, [], self._far(frame_bgr, [], self.far.detect(frame_bgr)))[0]
 
     def detect_tiers(self, frame_bgr: np.ndarray) -> tuple[list[Detection], list[Detection]]:
         """A frame of a video: the far pass on every ``every``-th call, its faces kept."""
-        strong, weak = self.near.detect_tiers(frame_bgr)
         fh, fw = frame_bgr.shape[:2]
         for f in self._far_faces:
             f.age += 1
         # A new frame size (another source) makes the kept faces meaningless: run again.
         self._until_far -= 1
-        if self._until_far <= 0 or self._far_shape != frame_bgr.shape:
+        far_run = self._until_far <= 0 or self._far_shape != frame_bgr.shape
+        turn: list[_FarFace] = []
+        if far_run:
             if self._far_shape != frame_bgr.shape:
                 self._far_faces = []
+            beside: Future = self._beside.submit(self.far.detect, frame_bgr)
+        elif self.refresher is not None and self._far_faces:
+            turn = self._to_refresh()
+            for f in turn:
+                f.looked = self._calls
+            beside = self._beside.submit(self.refresher.refresh, frame_bgr,
+                                         [f.now(fw, fh).box for f in turn])
+        try:
+            strong, weak = self.near.detect_tiers(frame_bgr)
+        finally:   # the frame is not let go while the other thread still reads it
+            far_found = beside.result() if far_run or turn else None
+        if far_run:
             known = self._far_faces
-            found = self._far(frame_bgr, [f.now(fw, fh) for f in known])
+            found = self._far(frame_bgr, [f.now(fw, fh) for f in known], far_found)
             kept: list[_FarFace] = []
             new = 0
             for d in found:
@@ -205,12 +223,8 @@ class MultiScaleDetector(FaceDetector):
             self._empty = 0 if kept else self._empty + 1
             self._still = self._still + 1 if still else 0
             self._until_far = self.every * 2 ** max(min(self._empty, 2), min(self._still, 1))
-        elif self.refresher is not None and self._far_faces:
-            turn = self._to_refresh()
-            for f in turn:
-                f.looked = self._calls
-            now = [f.now(fw, fh) for f in turn]
-            for f, d in zip(turn, self.refresher.refresh(frame_bgr, [d.box for d in now])):
+        elif turn:
+            for f, d in zip(turn, far_found):
                 if d is not None:
                     f.found_at(d)
             self.refreshes += 1
@@ -225,10 +239,11 @@ class MultiScaleDetector(FaceDetector):
             return faces
         return sorted(faces, key=lambda f: f.looked)[:REFRESH_MOST]
 
-    def _far(self, frame: np.ndarray, known: list[Detection]) -> list[Detection]:
+    def _far(self, frame: np.ndarray, known: list[Detection],
+             found: list[Detection]) -> list[Detection]:
+        """The far pass's faces ``found`` that the near pass could not see, confirmed."""
         reach = NEAR_FACE_INPUT * max(frame.shape[:2]) / NEAR_INPUT
-        return [d for d in self.far.detect(frame)
-                if max(d.box[2:]) <= reach and self._confirmed(frame, d, known)]
+        return [d for d in found if max(d.box[2:]) <= reach and self._confirmed(frame, d, known)]
 
     def _merge(self, strong: list[Detection], weak: list[Detection],
                far: list[Detection]) -> tuple[list[Detection], list[Detection]]:
@@ -262,6 +277,7 @@ class MultiScaleDetector(FaceDetector):
             not hasattr(self.near, "detect_whole") or same_face(self.near.detect_whole(crop)))
 
     def close(self) -> None:
+        self._beside.shutdown(wait=True)
         for d in (self.near, self.far, self.check, self.refresher):
             if d is not None:
                 d.close()
