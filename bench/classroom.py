@@ -182,7 +182,8 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool) -> list[str]:
              f"{time.strftime('%Y-%m-%d %H:%M')}, on this 2-core machine (load average "
              f"{os.getloadavg()[0]:.1f} at the end: compare within the table). Each row: the default pipeline "
              f"({default}, detect and classify 1 frame in {every}, 1 LiteRT thread, a capture "
-             f"thread reading ahead) in its own process over {frames} frames of a clip of N "
+             f"thread reading ahead, faces read on a second thread: 'classify ms' is the "
+             f"loop's part, cutting the crops) in its own process over {frames} frames of a clip of N "
              "faces in view (copies of the five-person photo in a 3x2 grid, 4x3 for 60, faces "
              "of about 36-47 px at 720p and 55-70 px at 1080p, 27-35 / 40-52 px for 60; the "
              "one-person photo for 1), panned slowly at 15 fps, as fast as it runs; the peer "
@@ -302,7 +303,7 @@ def calls_section(runs: int = 15) -> list[str]:
     lines += ["", "New faces add a check call each, once (a classroom: 30 in its first "
               "seconds). The Pi 4 column is an estimate from this machine's costs, not a "
               "measurement on a Pi: the pipeline must stay under 100% of the cores it uses "
-              "(detection and reading run on one; capture on another).", ""]
+              "(detection runs on one, reading on a second, capture on a third).", ""]
     return lines
 
 
