@@ -314,7 +314,9 @@ def main() -> int:
         f"loop's wait for a frame, and CPU ms/frame (process CPU time, all threads, over frames) "
         f"shows the whole cost; 'capture in the loop' rows decode in the frame loop. In "
         f"'detect 1/k' rows the detector and the classifier run on every k-th frame (their "
-        f"medians are over those frames) and tracks coast in between. "
+        f"medians are over those frames) and tracks coast in between. The faces are read "
+        f"on a second thread ([classifier] background): classify ms is the loop's part, "
+        f"cutting the crops; the reads show in CPU ms/frame. "
         f"OpenCV {cv2.__version__}.", "",
         "| clip | pipeline | threads | fps | x peer | CPU ms/frame | capture ms | detect ms "
         "| classify ms | track ms | sinks ms | peak RSS MB | first result s |",
