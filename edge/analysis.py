@@ -70,13 +70,15 @@ class Analyzer:
             # Faces below min_readable are counted, never read (the model is guessing
             # there: bench/results/small_faces.md).
             small = self.classifier.cfg.min_readable
-            readable = [t for t in visible if min(t.box[2], t.box[3]) >= small]
+            readable, unreadable = [], []
+            for t in visible:
+                (readable if min(t.box[2], t.box[3]) >= small else unreadable).append(t)
             t3 = clock()
             self.reader.start(image if gray is None else gray, self._read_now(readable))
             if self.reader.read_at_once:    # new faces appear with their first emotion
                 events += self._fold_reads(now)
             t4 = clock()
-            events += self.tracker.unread([t for t in visible if t not in readable], now)
+            events += self.tracker.unread(unreadable, now)
         else:
             # Between detector runs the boxes are guesses: classify only fresh
             # detections, and let tracks carry their emotion until the next run.

@@ -99,7 +99,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
-@dataclass
+@dataclass(eq=False)    # one face is one object: ``in`` and ``remove`` compare identities
 class Track:
     id: int
     box: np.ndarray                  # float xywh, coasted to ``box_time``
@@ -120,8 +120,8 @@ class Track:
     last_read: float = float("-inf")  # source time of the latest classification
 
     def int_box(self) -> Box:
-        x, y, w, h = self.box
-        return int(round(x)), int(round(y)), int(round(w)), int(round(h))
+        x, y, w, h = self.box.tolist()    # Python floats: 10x faster to round than numpy's
+        return round(x), round(y), round(w), round(h)
 
 
 class Tracker:

@@ -2,6 +2,7 @@
 the machine's speed; a new face appears with its first emotion; nothing read is lost."""
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -32,7 +33,9 @@ def test_reading_in_the_background_gives_the_same_log_every_run(tmp_path, videos
             predict = monitor.classifier.predict
             monitor.classifier.predict = lambda faces: threading.Event().wait(0.03) or \
                 predict(faces)
+        switch = sys.getswitchinterval()
         monitor.run()
+        assert sys.getswitchinterval() == switch    # 0.5 ms only while the loop runs
         logs.append(without_times(read_log(tmp_path / str(run))))
     assert len(tracks_in(logs[0])) in {2, 3}
     assert any(r["event"] == "emotion_changed" for r in logs[0])

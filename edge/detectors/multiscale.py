@@ -101,7 +101,7 @@ def _centre(d: Detection) -> tuple[float, float]:
     return x + w / 2, y + h / 2
 
 
-@dataclass
+@dataclass(eq=False)    # one face is one object: ``in`` compares identities
 class _FarFace:
     """A face of the far pass, kept between far passes."""
     det: Detection                       # where it was last found
@@ -131,12 +131,13 @@ class _FarFace:
         self.det, self.age, self.held = d, 0, False
 
 
-def _nearest(d: Detection, faces: list[_FarFace], fw: int, fh: int) -> _FarFace | None:
-    """The kept face within one face side of ``d`` (where it should be now), nearest."""
+def _nearest(d: Detection, faces: list[tuple[_FarFace, tuple[float, float]]]
+             ) -> _FarFace | None:
+    """The kept face within one face side of ``d`` (``faces``: each with its centre where
+    it should be now), nearest."""
     cx, cy = _centre(d)
     best, dist = None, float(max(d.box[2:]))
-    for f in faces:
-        fx, fy = _centre(f.now(fw, fh))
+    for f, (fx, fy) in faces:
         dd = ((fx - cx) ** 2 + (fy - cy) ** 2) ** 0.5
         if dd < dist:
             best, dist = f, dd
@@ -195,11 +196,13 @@ class MultiScaleDetector(FaceDetector):
             far_found = beside.result() if far_run or turn else None
         if far_run:
             known = self._far_faces
-            found = self._far(frame_bgr, [f.now(fw, fh) for f in known], far_found)
+            known_now = [f.now(fw, fh) for f in known]
+            found = self._far(frame_bgr, known_now, far_found)
+            centres = [(f, _centre(k)) for f, k in zip(known, known_now)]
             kept: list[_FarFace] = []
             new = 0
             for d in found:
-                f = _nearest(d, known, fw, fh)
+                f = _nearest(d, centres)
                 if f is None or f in kept:
                     f, new = _FarFace(d), new + 1
                 else:
