@@ -62,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="emotion-convert", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     _add_train(sub)
-    from . import blazeface_int8, evaluate, interpolate, quantize, sizes
+    from . import blazeface_int8, evaluate, interpolate, quantize, sizes, yunet_tflite
     from .micro import cli as micro_cli
     blazeface_int8.add_parser(sub)
     evaluate.add_parser(sub)
     interpolate.add_parser(sub)
     quantize.add_parser(sub)
     sizes.add_parser(sub)
+    yunet_tflite.add_parser(sub)
     micro_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:

@@ -1,9 +1,11 @@
-"""The yunet kind (edge/detectors/yunet.py) on real photos, and the model file the
-repository ships (registry.py, fetch_models, check): floors from bench/results/classroom.md,
-YuNet, with room for one miss where the benchmark found every face."""
+"""The yunet kind (edge/detectors/yunet.py) on real photos, the model files the repository
+ships (registry.py, fetch_models, check), and the .tflite against OpenCV's run of the .onnx
+it is made from (convert/yunet_tflite.py): floors from bench/results/classroom.md, YuNet,
+with room for one miss where the benchmark found every face."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,12 +15,13 @@ import pytest
 
 from edge.detectors import DetectorConfig, DetectorModelError, create_detector
 from edge.detectors import fetch_models
-from edge.detectors.registry import YUNET_FILE, model_files
-from edge.detectors.yunet import YuNetDetector, input_size
+from edge.detectors.registry import YUNET_FILE, YUNET_TFLITE_FILE, model_files
+from edge.detectors.yunet import YuNetDetector, YuNetNet, input_size
 from edge.detectors.yunet_config import YuNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "models" / YUNET_FILE.name
+ONNX = ROOT / "models" / YUNET_FILE.name
+SHIPPED = ROOT / "models" / YUNET_TFLITE_FILE.name     # what the device runs
 sys.path.insert(0, str(ROOT / "bench"))
 import classroom_material as material  # noqa: E402
 
@@ -34,13 +37,59 @@ def yunet():
     det.close()
 
 
-def test_the_shipped_file_is_the_one_opencv_zoo_publishes():
+def test_the_source_file_is_the_one_opencv_zoo_publishes():
     """sha256 = the Git LFS oid of opencv_zoo's face_detection_yunet_2023mar.onnx."""
     assert YUNET_FILE.in_repository and YUNET_FILE.licence == "MIT"
     assert YUNET_FILE.sha256 == \
         "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
-    assert SHIPPED.stat().st_size == 232589
-    assert fetch_models.sha256(SHIPPED) == YUNET_FILE.sha256
+    assert ONNX.stat().st_size == 232589
+    assert fetch_models.sha256(ONNX) == YUNET_FILE.sha256
+    # the device runs the .tflite made from it, and only that
+    assert YUNET_TFLITE_FILE.in_repository and YUNET_TFLITE_FILE.licence == "MIT"
+    assert fetch_models.sha256(SHIPPED) == YUNET_TFLITE_FILE.sha256
+    assert YUNET_TFLITE_FILE.name in model_files() and YUNET_FILE.name not in model_files()
+
+
+def test_the_shipped_tflite_is_made_again_from_the_onnx(tmp_path, shared):
+    """`python -m convert yunet-tflite` from the verified .onnx gives the shipped bytes,
+    after checking its outputs against OpenCV's run of the .onnx on real photos."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path / YUNET_TFLITE_FILE.name
+    r = subprocess.run([sys.executable, "-m", "convert", "yunet-tflite", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "largest difference from OpenCV's outputs" in r.stdout
+    assert fetch_models.sha256(out) == YUNET_TFLITE_FILE.sha256
+    # a file that is not opencv_zoo's is not converted
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(ONNX.read_bytes()[:-1] + b"\0")
+    r = subprocess.run([sys.executable, "-m", "convert", "yunet-tflite", "--source", str(bad),
+                        "--out", str(tmp_path / "x.tflite")], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 2 and "is not opencv_zoo's" in r.stderr
+    assert not (tmp_path / "x.tflite").exists()
+
+
+@pytest.mark.parametrize("name, size", [("pyfeat_multi_face.jpg", (853, 480)),
+                                        ("facerec_two_people.jpg", None),
+                                        ("intel_headpose_female-and-male_f20.png", None),
+                                        ("mtcnn_ivan.jpg", (192, 128))])
+def test_the_same_faces_as_opencvs_face_detector_yn(scenes, name, size):
+    """YuNetNet gives the rows cv2.FaceDetectorYN gives for the .onnx (boxes, scores, order),
+    at a low threshold so that many candidates go through NMS."""
+    img = cv2.imread(str(scenes / name))
+    if size:
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    ref = cv2.FaceDetectorYN.create(str(ONNX), "", (w, h), 0.3, 0.3, 5000)
+    _, rows = ref.detect(img)
+    net = YuNetNet(SHIPPED, 0.3, 0.3)
+    net.set_input_size(w, h)
+    got = net.detect(img)
+    assert rows is not None and len(rows) >= 1
+    assert got.shape == (len(rows), 5)
+    assert np.abs(got[:, :4] - rows[:, :4]).max() < 0.01
+    assert np.abs(got[:, 4] - rows[:, 14]).max() < 1e-4
 
 
 def test_finds_the_annotated_scene_faces(yunet, scenes):
@@ -118,13 +167,14 @@ def test_roi_and_scale_keep_boxes_in_frame_pixels(scenes):
 
 
 class _CountingNet:
-    """Forwards to the real network, counting setInputSize."""
+    """Forwards to the real network, counting the sizes it is set to."""
     def __init__(self, net):
         self.net, self.sizes = net, []
 
-    def setInputSize(self, size):
-        self.sizes.append(tuple(size))
-        self.net.setInputSize(size)
+    def set_input_size(self, w, h):
+        if not self.sizes or self.sizes[-1] != (w, h):
+            self.sizes.append((w, h))
+        self.net.set_input_size(w, h)
 
     def detect(self, img):
         return self.net.detect(img)
@@ -149,18 +199,32 @@ def test_missing_and_corrupt_model_are_one_line(tmp_path):
     with pytest.raises(DetectorModelError, match="YuNet model not found") as e:
         create_detector(DetectorConfig(kind="yunet", models_dir=str(tmp_path)))
     assert "\n" not in str(e.value)
-    (tmp_path / YUNET_FILE.name).write_bytes(SHIPPED.read_bytes()[:100_000])  # truncated
-    with pytest.raises(DetectorModelError, match="not a usable YuNet ONNX model") as e:
+    (tmp_path / YUNET_TFLITE_FILE.name).write_bytes(SHIPPED.read_bytes()[:100_000])  # cut
+    with pytest.raises(DetectorModelError, match="not a usable TFLite model") as e:
         create_detector(DetectorConfig(kind="yunet", models_dir=str(tmp_path)))
-    assert "\n" not in str(e.value) and len(str(e.value)) < 300
-    with pytest.raises(fetch_models.FetchError, match="not a usable YuNet") as e:
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+    with pytest.raises(fetch_models.FetchError, match="LiteRT cannot run it") as e:
         fetch_models.run_each(tmp_path)
     assert "\n" not in str(e.value)
+    # another .tflite under YuNet's name (short range: one fixed input, other outputs)
+    shutil.copy(DetectorConfig().model_dir() / "face_detection_short_range.tflite",
+                tmp_path / YUNET_TFLITE_FILE.name)
+    with pytest.raises(DetectorModelError, match="not YuNet as") as e:
+        create_detector(DetectorConfig(kind="yunet", models_dir=str(tmp_path)))
+    assert "\n" not in str(e.value)
+
+
+def test_the_onnx_as_the_far_model_says_what_to_run(tmp_path):
+    """[detector.far] model = the .onnx (the default before YuNet ran in LiteRT)."""
+    from edge.detectors.far import FarConfig
+    with pytest.raises(DetectorModelError, match="runs from a .tflite file") as e:
+        create_detector(DetectorConfig(far=FarConfig(model=str(ONNX))))
+    assert "\n" not in str(e.value) and "convert yunet-tflite" in str(e.value)
 
 
 def _flip_one_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01    # inside a weight: OpenCV still loads it
+    data[len(data) // 2] ^= 0x01    # inside a weight: LiteRT still loads it
     path.write_bytes(bytes(data))
 
 
@@ -177,35 +241,35 @@ def models_copy(tmp_path):
 
 
 def test_fetch_copies_the_shipped_file_and_verify_runs_it(models_copy, capsys):
-    (models_copy / YUNET_FILE.name).unlink()
+    (models_copy / YUNET_TFLITE_FILE.name).unlink()
     said = []
     fetch_models.fetch(models_copy, log=said.append)   # no download: only the copy
-    assert said == [f"  {models_copy / YUNET_FILE.name} (copied from the repository, "
-                    "sha256 ok, OpenCV loads it)"]
-    assert fetch_models.is_valid(models_copy / YUNET_FILE.name)
+    assert said == [f"  {models_copy / YUNET_TFLITE_FILE.name} (copied from the repository, "
+                    "sha256 ok, LiteRT loads it)"]
+    assert fetch_models.is_valid(models_copy / YUNET_TFLITE_FILE.name)
     fetch_models.run_each(models_copy)
-    assert f"OpenCV runs {YUNET_FILE.name} ... ok" in capsys.readouterr().out
+    assert f"LiteRT runs {YUNET_TFLITE_FILE.name} ... ok" in capsys.readouterr().out
 
 
 def test_a_changed_byte_is_refused_in_one_line(models_copy, monkeypatch, capsys, tmp_path):
-    _flip_one_byte(models_copy / YUNET_FILE.name)
+    _flip_one_byte(models_copy / YUNET_TFLITE_FILE.name)
     # The installed copy is replaced from the checkout's good one ...
     fetch_models.fetch(models_copy, log=lambda *_: None)
-    assert fetch_models.is_valid(models_copy / YUNET_FILE.name)
+    assert fetch_models.is_valid(models_copy / YUNET_TFLITE_FILE.name)
     # ... but a changed file in the checkout itself is refused, and kept for git to restore.
     monkeypatch.setattr(fetch_models, "SHIPPED", models_copy)
-    _flip_one_byte(models_copy / YUNET_FILE.name)
+    _flip_one_byte(models_copy / YUNET_TFLITE_FILE.name)
     assert fetch_models.main(["--dest", str(tmp_path / "dest"), "--verify"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "is not the recorded" in err and "git checkout" in err, err
-    assert (models_copy / YUNET_FILE.name).exists()
+    assert (models_copy / YUNET_TFLITE_FILE.name).exists()
     # `emotion-edge check` loads it (one byte of a weight) but says it is not the file.
     from edge.check import _detector
     from edge.config import from_dict
     cfg = from_dict({"detector": {"kind": "yunet", "models_dir": str(models_copy)}})
-    with pytest.raises(ValueError, match=f"{YUNET_FILE.name}: sha256 differs"):
+    with pytest.raises(ValueError, match=f"{YUNET_TFLITE_FILE.name}: sha256 differs"):
         _detector(cfg)
-    shutil.copy(SHIPPED, models_copy / YUNET_FILE.name)
+    shutil.copy(SHIPPED, models_copy / YUNET_TFLITE_FILE.name)
     assert _detector(cfg) == "yunet (1 model file(s), sha256 ok, MIT)"
 
 
@@ -219,7 +283,7 @@ def _recall_24(det) -> float:
 
 
 def test_yunet_as_the_far_pass_finds_more_far_faces(shared):
-    """By default ([detector.far] model empty, or YuNet's .onnx) blazeface-multiscale's far
+    """By default ([detector.far] model empty, or YuNet's .tflite) blazeface-multiscale's far
     pass and refresh run YuNet (measured: 24 px recall 0.89 against short range's 0.76 on these mosaics),
     and the issue's 30-face frame stays 30 of 30 with no extra box."""
     from edge.detectors.far import FarConfig

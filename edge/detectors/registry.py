@@ -78,6 +78,15 @@ YUNET_FILE = ModelFile(
     "YuNet (Shiqi Yu et al.), opencv_zoo models/face_detection_yunet "
     "(github.com/opencv/opencv_zoo, MIT; trained in github.com/ShiqiYu/"
     "libfacedetection.train, Apache-2.0)")
+# The same network for LiteRT, made from YUNET_FILE by `python -m convert yunet-tflite`
+# (convert/yunet_tflite.py: it checks the .onnx's sha256 first and the result's outputs
+# against OpenCV's run of the .onnx after). What the device runs (edge/detectors/yunet.py).
+YUNET_TFLITE_FILE = ModelFile(
+    "face_detection_yunet_2023mar.tflite",
+    "9a31aca4c156ccb5c2f7a50dea26d221719e2db0d67d373584119bd0589b817c",
+    "MIT", IN_REPOSITORY, "models/face_detection_yunet_2023mar.tflite",
+    "YuNet as above, converted to TFLite in this repository by `python -m convert "
+    "yunet-tflite` from face_detection_yunet_2023mar.onnx (sha256 8f2383e4...)")
 
 
 def _haar(cfg: DetectorConfig, models: Path) -> "FaceDetector":
@@ -97,15 +106,16 @@ def _blazeface(model_name: str):
 
 def _yunet(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .yunet import YuNetDetector
-    return YuNetDetector(models / YUNET_FILE.name, cfg.yunet, min_score=cfg.min_score,
+    return YuNetDetector(models / YUNET_TFLITE_FILE.name, cfg.yunet, min_score=cfg.min_score,
                          continue_score=cfg.continue_score, nms_iou=cfg.nms_iou,
-                         min_face=cfg.min_face, roi=cfg.roi)
+                         min_face=cfg.min_face, roi=cfg.roi, threads=cfg.threads)
 
 
 def _multiscale(cfg: DetectorConfig, models: Path) -> "FaceDetector":
     from .multiscale import build_multiscale
-    far = cfg.far.model or YUNET_FILE.name  # [detector.far] model: YuNet's .onnx, or a short range
-    yunet = far.endswith(".onnx")
+    # [detector.far] model: YuNet's .tflite (or a copy of it), or a short range .tflite
+    far = cfg.far.model or YUNET_TFLITE_FILE.name
+    yunet = "yunet" in Path(far).name.lower() or far.lower().endswith(".onnx")
     return build_multiscale(cfg, models / SHORT_RANGE_FILE.name,
                             _blazeface("blazeface-full")(cfg, models),
                             far_model=None if yunet else models / far,
@@ -117,7 +127,7 @@ KINDS: dict[str, DetectorKind] = {k.name: k for k in (
                  "close-ups and a classroom's small faces: BlazeFace full range on the whole "
                  "frame, and YuNet (or short range: [detector.far] model) on a larger "
                  "picture every few runs for faces down to [detector.far] smallest_face",
-                 _multiscale, (FULL_RANGE_FILE, SHORT_RANGE_FILE, YUNET_FILE)),
+                 _multiscale, (FULL_RANGE_FILE, SHORT_RANGE_FILE, YUNET_TFLITE_FILE)),
     DetectorKind("blazeface-full",
                  "BlazeFace full range on the whole frame: faces larger than ~1/12 of it",
                  _blazeface("blazeface-full"), (FULL_RANGE_FILE,)),
@@ -125,11 +135,11 @@ KINDS: dict[str, DetectorKind] = {k.name: k for k in (
                  "BlazeFace short range: faster, faces larger than ~1/8 of the frame",
                  _blazeface("blazeface-short"), (SHORT_RANGE_FILE,)),
     DetectorKind("yunet",
-                 "YuNet (OpenCV's FaceDetectorYN) on the frame scaled by [detector.yunet] "
+                 "YuNet (opencv_zoo's, in LiteRT) on the frame scaled by [detector.yunet] "
                  "scale: faces from ~24 px at 0.67 (turned heads too), no false face on "
                  "the cartoon clip; ~50 ms CPU a 720p frame at 0.67, ~75 at full size "
                  "(bench/results/classroom.md, YuNet)",
-                 _yunet, (YUNET_FILE,)),
+                 _yunet, (YUNET_TFLITE_FILE,)),
     DetectorKind("haar", "OpenCV's Haar cascade: frontal faces only, no model files",
                  _haar),
 )}

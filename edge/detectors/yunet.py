@@ -1,40 +1,41 @@
-"""YuNet through OpenCV's ``cv2.FaceDetectorYN``: small and turned faces in one pass.
+"""YuNet in LiteRT: small and turned faces in one pass.
 
-The model is opencv_zoo's ``face_detection_yunet_2023mar.onnx`` (232,589 bytes, shipped in
-models/; its origin, sha256 and licence are in registry.py and NOTICE). It is used the way
-opencv_zoo's yunet.py/demo.py use it: ``FaceDetectorYN.create(model, "", (w, h), score,
-nms, top_k)``, then ``setInputSize`` to the image's size and ``detect``; each row of the
-result is x, y, w, h, five landmarks (x, y) and the score, in input pixels.
+The model is opencv_zoo's ``face_detection_yunet_2023mar.onnx`` (models/; its origin,
+sha256 and licence are in registry.py and NOTICE), turned into
+``face_detection_yunet_2023mar.tflite`` by ``python -m convert yunet-tflite``: the same
+weights and layers (its outputs equal OpenCV's to ~1e-6, checked when it is made and in
+tests/test_yunet.py), with each cell's score ``sqrt(cls * obj)`` computed in the model and
+the landmarks left out. ``YuNetNet`` runs it as ``cv2.FaceDetectorYN`` runs the ONNX file
+(OpenCV's objdetect/src/face_detect.cpp), so the faces are the same: the image padded with
+black to a multiple of 32 on the right and bottom, BGR 0..255 in; a box per cell over the
+score; OpenCV's NMS over the boxes cut to whole pixels.
+
+Why LiteRT and not OpenCV's DNN (bench/results/classroom.md, YuNet in LiteRT): on an
+853x480 input (a 720p frame at 2/3) one XNNPACK thread takes 14-18 ms of CPU a call
+against OpenCV's 35 on one thread (57 on two, one spinning), for the same memory; and the
+device's other models already run in LiteRT.
 
 Here the frame's ROI is first scaled by ``[detector.yunet] scale`` (YuNet finds faces from
 ~10-16 px of its input, so 2/3 keeps a 24 px face) and, where that is still more than
-``max_pixels``, scaled down further: OpenCV's network allocates its buffers for the input
-size, so a 4K frame or a 12 MP photo at full size would cost hundreds of MB; capped, the
-input (and the memory) stays that of a 720p frame. Tiling would keep a 4K frame's smallest
-faces, at a cost that grows with the frame; a cap keeps the cost fixed, which a Pi needs.
+``max_pixels``, scaled down further: the network's buffers grow with its input, so a 4K
+frame or a 12 MP photo at full size would cost hundreds of MB; capped, the input (and the
+memory) stays that of a 720p frame. Tiling would keep a 4K frame's smallest faces, at a
+cost that grows with the frame; a cap keeps the cost fixed, which a Pi needs.
 
 Boxes: YuNet's box (brow to chin, taller than wide) is turned into the square box that
 BlazeFace and the annotations use (see CENTRE_DOWN): with its own box, ``min_face = 20``
 dropped most faces of 24 px (their YuNet width is ~21 px): 49 of 86 found at 720p instead
 of 85 (bench/results/classroom.md, YuNet).
-
-Threads: OpenCV's DNN runs in OpenCV's own thread pool (all cores unless the process says
-otherwise). ``cv2.setNumThreads`` is global to the process: it would also change every other
-OpenCV call (the capture thread's resizing, the classifier's crops, the page's JPEG
-encoding) and the last detector built would win over the others. So a detector does not
-call it; ``[detector] threads`` stays LiteRT's, and the benchmark sets OpenCV's threads
-for its whole process when it compares CPU costs.
 """
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import one_line
+from .. import litert
 from .base import Detection, FaceDetector, frame_region
 from .errors import DetectorModelError
 from .roi import WHOLE_FRAME, Roi, check_roi
@@ -49,6 +50,8 @@ CENTRE_DOWN = 0.05
 HINT = ("it ships in the repository's models/ (clone again, or run `python -m "
         "edge.detectors.fetch_models` to copy it)")
 TOP_K = 5000          # opencv_zoo's default: candidates kept before NMS
+STRIDES = (8, 16, 32)
+DIVISOR = 32          # the input is padded to a multiple of this (FaceDetectorYN's divisor)
 
 
 def input_size(width: int, height: int, cfg: YuNetConfig) -> tuple[int, int, float]:
@@ -61,17 +64,85 @@ def input_size(width: int, height: int, cfg: YuNetConfig) -> tuple[int, int, flo
     return w, h, scale
 
 
-def load(path: Path, score: float, nms_iou: float):
-    """A FaceDetectorYN for ``path``, or a one-line DetectorModelError."""
+def load(path: Path, threads: int = 1):
+    """A LiteRT interpreter for YuNet's .tflite at ``path``, or a one-line
+    DetectorModelError."""
     if not path.is_file():
         raise DetectorModelError(f"{path}: YuNet model not found; {HINT}")
+    if path.suffix.lower() != ".tflite":
+        raise DetectorModelError(f"{path}: YuNet runs from a .tflite file (`python -m convert "
+                                 f"yunet-tflite` makes one from opencv_zoo's .onnx); {HINT}")
     try:
-        return cv2.FaceDetectorYN.create(str(path), "", (320, 320), score, nms_iou, TOP_K)
-    except cv2.error as exc:   # a long multi-line text from OpenCV's ONNX importer
-        m = re.search(r"error: \([^)]*\) ([^\n]*)", str(exc))
-        why = (m.group(1) if m else one_line(exc)).split(": /")[0][:120]
-        raise DetectorModelError(f"{path}: not a usable YuNet ONNX model ({why}); "
+        interp = litert.interpreter(path=path, threads=threads)
+    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with multi-line texts
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise DetectorModelError(f"{path}: not a usable TFLite model ({first}); "
                                  f"{HINT}") from None
+    inp, outs = interp.get_input_details(), interp.get_output_details()
+    if (len(inp) != 1 or inp[0]["dtype"] != np.float32
+            or list(inp[0]["shape_signature"]) != [1, -1, -1, 3]
+            or len(outs) != len(STRIDES) or any(o["shape"][-1] != 5 for o in outs)):
+        raise DetectorModelError(f"{path}: not YuNet as `python -m convert yunet-tflite` makes "
+                                 f"it (one 1xHxWx3 float input, a score and a box per cell "
+                                 f"at 3 strides); {HINT}")
+    return interp
+
+
+class YuNetNet:
+    """YuNet's network on a BGR uint8 image of the size last set: rows of x, y, w, h and
+    score in input pixels, best first, as ``cv2.FaceDetectorYN.detect`` gives them (without
+    the landmarks)."""
+
+    def __init__(self, path: Path, score: float, nms_iou: float, threads: int = 1):
+        self._interp = load(path, threads)
+        self.score, self.nms_iou = float(score), float(nms_iou)
+        self._input = self._interp.get_input_details()[0]["index"]
+        self._size: tuple[int, int] | None = None    # the image size set last
+        self._outputs: list[tuple[int, int]] = []    # (stride, tensor index)
+
+    def set_input_size(self, w: int, h: int) -> None:
+        """Re-plans the network's buffers for a ``w`` x ``h`` image: only on a new size."""
+        if self._size == (w, h):
+            return
+        pw, ph = -(-w // DIVISOR) * DIVISOR, -(-h // DIVISOR) * DIVISOR
+        self._interp.resize_tensor_input(self._input, [1, ph, pw, 3], strict=False)
+        self._interp.allocate_tensors()
+        self._interp.tensor(self._input)()[:] = 0       # the padding stays black
+        by_rows = {int(o["shape"][1]): o["index"] for o in self._interp.get_output_details()}
+        self._outputs = [(s, by_rows[ph // s]) for s in STRIDES]
+        self._size = (w, h)
+
+    def detect(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        if self._size != (w, h):
+            raise ValueError(f"image is {w}x{h}, the network was set for {self._size}")
+        tensor = self._interp.tensor(self._input)
+        tensor()[0, :h, :w] = img
+        del tensor    # LiteRT refuses to invoke while a view of its buffers is alive
+        self._interp.invoke()
+        rows = []
+        for stride, index in self._outputs:
+            out = self._interp.get_tensor(index)[0]             # (rows, cols, 5)
+            r, c = np.nonzero(out[:, :, 0] >= self.score)
+            if not r.size:
+                continue
+            hit = out[r, c]
+            cx = (c + hit[:, 1]) * np.float32(stride)
+            cy = (r + hit[:, 2]) * np.float32(stride)
+            bw = np.exp(hit[:, 3]) * np.float32(stride)
+            bh = np.exp(hit[:, 4]) * np.float32(stride)
+            rows.append(np.stack([cx - bw / 2, cy - bh / 2, bw, bh, hit[:, 0]], axis=1))
+        if not rows:
+            return np.zeros((0, 5), np.float32)
+        faces = np.concatenate(rows).astype(np.float32)
+        if len(faces) == 1:
+            return faces
+        keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 4].tolist(),
+                                self.score, self.nms_iou, 1.0, TOP_K)
+        return faces[np.asarray(keep, int).reshape(-1)]
+
+    def close(self) -> None:
+        self._interp = None
 
 
 class YuNetDetector(FaceDetector):
@@ -80,7 +151,8 @@ class YuNetDetector(FaceDetector):
 
     def __init__(self, model_path: Path | str, cfg: YuNetConfig | None = None, *,
                  min_score: float = 0.65, continue_score: float | None = None,
-                 nms_iou: float = 0.3, min_face: int = 0, roi: Roi = WHOLE_FRAME):
+                 nms_iou: float = 0.3, min_face: int = 0, roi: Roi = WHOLE_FRAME,
+                 threads: int = 1):
         self.cfg = cfg or YuNetConfig()
         self.min_score = float(min_score)
         self.continue_score = float(min_score if continue_score is None else continue_score)
@@ -89,8 +161,8 @@ class YuNetDetector(FaceDetector):
         self.path = Path(model_path)
         # One threshold for the network (the weak tier's); the tiers are split here. Its
         # NMS sees strong and weak boxes together, so a weak box never doubles a face.
-        self._net = load(self.path, min(self.continue_score, self.min_score), nms_iou)
-        self._size: tuple[int, int] | None = None    # the input size the network has now
+        self._net = YuNetNet(self.path, min(self.continue_score, self.min_score), nms_iou,
+                             threads)
         self._buffer: np.ndarray | None = None        # the scaled region, reused
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
@@ -110,16 +182,12 @@ class YuNetDetector(FaceDetector):
             img = self._buffer
         elif not img.flags.c_contiguous:
             img = np.ascontiguousarray(img)
-        if self._size != (w, h):       # re-plans the network's buffers: only on a new size
-            self._net.setInputSize((w, h))
-            self._size = (w, h)
-        _, rows = self._net.detect(img)
-        if rows is None:
-            return [], []
+        self._net.set_input_size(w, h)
+        rows = self._net.detect(img)
         fh, fw = frame_bgr.shape[:2]
         sx, sy = (x1 - x0) / w, (y1 - y0) / h     # exact per axis (int() above rounds)
         strong, weak = [], []
-        for r in rows[np.argsort(-rows[:, 14])]:
+        for r in rows[np.argsort(-rows[:, 4], kind="stable")]:
             # YuNet's box -> the square box of the other detectors (module docstring).
             side = math.sqrt(r[2] * sx * r[3] * sy)
             if side < self.min_face:               # the face's size, before clipping
@@ -131,10 +199,12 @@ class YuNetDetector(FaceDetector):
             cx1, cy1 = min(fw, int(round(bx + bw))), min(fh, int(round(by + bh)))
             if cx1 - cx0 < 2 or cy1 - cy0 < 2:     # (almost) all outside the frame
                 continue
-            d = Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(r[14]))
+            d = Detection((cx0, cy0, cx1 - cx0, cy1 - cy0), float(r[4]))
             (strong if d.score >= self.min_score else weak).append(d)
         return strong, weak
 
     def close(self) -> None:
+        if self._net is not None:
+            self._net.close()
         self._net = None
         self._buffer = None
