@@ -291,8 +291,8 @@ def calls_section(runs: int = 15) -> list[str]:
              f"{time.strftime('%Y-%m-%d %H:%M')}): near pass (full range, 192x192) "
              f"{costs['near 720p']:.1f} at 720p / {costs['near 1080p']:.1f} at 1080p (the "
              f"frame's shrink included); far pass (YuNet at 2/3 scale: 853x480 / 1280x720 "
-             f"input, the latter capped by [detector.yunet] max_pixels; OpenCV's default "
-             f"threads, CPU of both) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
+             f"input, the latter capped by [detector.yunet] max_pixels; one LiteRT "
+             f"thread) {costs['far 720p']:.0f} / {costs['far 1080p']:.0f}; a new far "
              f"face's check (short range, 128x128) {costs['check']:.1f}; between far passes, "
              f"the far faces looked for again in one call (64 px cells side by side) "
              f"{costs['refresh 1 face']:.1f} for 1 face, {costs[f'refresh {most} faces']:.1f} "
@@ -637,7 +637,7 @@ def child_memory(name: str) -> dict:
 
 def yunet_section(frames: int) -> list[str]:
     """YuNet (kind yunet at three scales) against the default's far pass, in one run."""
-    cv2.setNumThreads(1)     # OpenCV's DNN on one thread, as LiteRT runs BlazeFace
+    cv2.setNumThreads(1)     # OpenCV (resizing) on one thread, as LiteRT runs the models
     frames_by = {(res, px): material.mosaic(px, size)
                  for res, size in material.FRAMES.items() for px in material.SIZES}
     frames_by[("720p", "six groups")] = material.six_groups()
@@ -691,8 +691,8 @@ def yunet_section(frames: int) -> list[str]:
              f"`bench/classroom.py --only yunet --frames {frames}`, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, one run on this shared 2-core machine "
              f"(load average {os.getloadavg()[0]:.1f} at the end: compare within the tables). "
-             "YuNet is opencv_zoo's face_detection_yunet_2023mar.onnx through "
-             "cv2.FaceDetectorYN (kind `yunet`, edge/detectors/yunet.py) with the "
+             "YuNet is opencv_zoo's face_detection_yunet_2023mar.onnx as the .tflite made "
+             "from it, in LiteRT (kind `yunet`, edge/detectors/yunet.py) with the "
              "[detector] defaults (min_score 0.65, min_face 20) at [detector.yunet] scale "
              "1, 0.67 and 0.5; against the default's far pass alone (BlazeFace short range "
              "on the frame at 2/3, its min_score 0.5, without the close check that the "

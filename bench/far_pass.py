@@ -1,5 +1,6 @@
 """blazeface-multiscale's far pass: BlazeFace short range (the default) against YuNet
-(``[detector.far] model = "face_detection_yunet_2023mar.onnx"``), in one run:
+(``[detector.far] model = "face_detection_yunet_2023mar.tflite"``; the .onnx through
+OpenCV when far_pass.md was written), in one run:
 
 - the pipeline on the 30-face clips at 720p and 1080p (bench/pipeline.py's child process,
   detect and classify 1 frame in 3, one LiteRT thread), fps, CPU and peak RSS, interleaved;
@@ -30,7 +31,7 @@ import classroom_material as material  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "far_pass.md"
 FAR = {"short range": "face_detection_short_range.tflite",
-       "YuNet (default)": "face_detection_yunet_2023mar.onnx"}
+       "YuNet (default)": "face_detection_yunet_2023mar.tflite"}
 KIOSK = ROOT / "edge" / "samples" / "demo_pexels_wolfgang_langer.mp4"
 # tests/test_track_identity.py's clips and the people each shows
 PEOPLE = {"intel_face-demographics-walking-and-pause.mp4": "3",

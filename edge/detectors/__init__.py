@@ -9,8 +9,8 @@ fetch_models, ``check``, the web page and the CLI read):
 - ``blazeface-full``: MediaPipe BlazeFace full range (192x192, sparse), faces larger than
   ~1/12 of the frame.
 - ``blazeface-short``: MediaPipe BlazeFace short range (128x128), faces within ~2 m.
-- ``yunet``: YuNet (opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in models/)
-  through OpenCV's ``cv2.FaceDetectorYN`` on the frame scaled by ``[detector.yunet] scale``
+- ``yunet``: YuNet (opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in models/
+  with the .tflite made from it) in LiteRT on the frame scaled by ``[detector.yunet] scale``
   (``yunet.py``): small and turned faces, not the default (bench/results/classroom.md, YuNet).
 - ``haar``: OpenCV's frontal-face Haar cascade. Nothing to download, but frontal faces only.
 

@@ -44,16 +44,18 @@ the scenes' real faces, recall at 24 / 32 / 40 / 48 px and CPU ms per call on th
   1.00 / 1.00), 28 MB less memory (peak RSS 178 MB against 209 on the 30-face 720p
   clip), but the classroom video's 15 people became 17 tracks and on this x86 host it
   ran at 0.96x the fps (bench/results/classroom.md);
-- YuNet (cv2.FaceDetectorYN, opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in
-  models/) as the far pass and its refresh, the default since 2026-12-07
+- YuNet (opencv_zoo's face_detection_yunet_2023mar.onnx, shipped in models/, run by
+  OpenCV's cv2.FaceDetectorYN until 2026-12-07 evening, since then as the .tflite made
+  from it, in LiteRT: the same faces, 2-4x less CPU a call; yunet.py) as the far pass and
+  its refresh, the default since 2026-12-07
   (bench/far_pass.py, bench/results/far_pass.md, one run, short range's figures second):
   24 px recall 0.89 against 0.76 (0.94-0.97 against 0.97-1.00 from 32 px); the 30-face
   720p clip at 88-108 fps against 72-90, peak RSS 165 MB against 208; the kiosk clip
   at the same CPU per frame (5.3 ms against 5.4); the classroom video's 15 people 15
   tracks (short range 14: one walker never found); every real clip's people count the
   same, no false face on the no-face clips. It costs more at 1080p: 242 MB against 233
-  (OpenCV's buffers for its 1280x720 input, ~80 MB; tiles of 480x480 hold ~25 MB but
-  cost ~1.5x the CPU in a per-call overhead, so the input is capped instead).
+  (the network's buffers for its 1280x720 input; tiles of 480x480 held less but cost
+  ~1.5x the CPU in a per-call overhead, so the input is capped instead).
 """
 from __future__ import annotations
 

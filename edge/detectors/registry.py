@@ -137,7 +137,7 @@ KINDS: dict[str, DetectorKind] = {k.name: k for k in (
     DetectorKind("yunet",
                  "YuNet (opencv_zoo's, in LiteRT) on the frame scaled by [detector.yunet] "
                  "scale: faces from ~24 px at 0.67 (turned heads too), no false face on "
-                 "the cartoon clip; ~50 ms CPU a 720p frame at 0.67, ~75 at full size "
+                 "the cartoon clip; ~15-18 ms CPU a 720p frame at 0.67, one thread "
                  "(bench/results/classroom.md, YuNet)",
                  _yunet, (YUNET_TFLITE_FILE,)),
     DetectorKind("haar", "OpenCV's Haar cascade: frontal faces only, no model files",
