@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -127,6 +126,20 @@ def check_number(v: Any, key: str) -> float:
     return float(v)
 
 
+def sha256_hex(data: bytes) -> str:
+    """The sha256 of ``data``, by Python's own implementation where it has one: hashlib
+    would load OpenSSL's libcrypto for this one digest a start, 3.5 MB of the device's
+    memory for as long as it runs (nothing else in the frame loop needs it)."""
+    try:
+        from _sha256 import sha256   # Python 3.11 (Raspberry Pi OS bookworm)
+    except ImportError:
+        try:
+            from _sha2 import sha256  # 3.12 on
+        except ImportError:           # a Python built without them
+            from hashlib import sha256
+    return sha256(data).hexdigest()
+
+
 def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
     """A LiteRT interpreter for ``path``, with a clear error for a missing or corrupt file."""
     path = Path(path)
@@ -140,7 +153,7 @@ def load_interpreter(path: Path, threads: int = 1, sha256: str | None = None):
         raise ModelError(str(exc)) from None
     except OSError as exc:
         raise ModelError(f"{_name(path)}: cannot read it ({exc.strerror})") from None
-    if sha256 and hashlib.sha256(content).hexdigest() != sha256:
+    if sha256 and sha256_hex(content) != sha256:
         raise ModelError(f"{path}: file does not match its sidecar's sha256 (corrupt or "
                          f"replaced); reinstall the model files")
     try:

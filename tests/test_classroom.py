@@ -78,8 +78,11 @@ def test_the_classroom_video_keeps_one_track_per_person(shared, tmp_path):
 
 def test_a_face_too_small_to_read_is_counted_without_an_emotion(shared, tmp_path):
     """A real face (the one-person clip's first frame, held for 2 s: a pupil sitting
-    still at the back) shrunk to ~22 px in a 1280x720 frame: found (far pass), tracked,
-    counted, logged as too small to read, never given an emotion."""
+    still at the back) shrunk to ~25 px in a 1280x720 frame: found (far pass), tracked,
+    counted, logged as too small to read, never given an emotion. (25 px by BlazeFace's
+    box: YuNet's square box of this face is 6-16% smaller depending on where in the frame
+    it sits, 18.5-20.6 px at 22, so 25 keeps it above min_face, 20, wherever the far pass
+    sees it, and below the readable size, 27.)"""
     src = cv2.VideoCapture(str(shared / "video" / "pyfeat_single_face.mp4"))
     fps = src.get(cv2.CAP_PROP_FPS)
     frames = []
@@ -90,9 +93,9 @@ def test_a_face_too_small_to_read_is_counted_without_an_emotion(shared, tmp_path
         frames.append(f)
     near = create_detector(DetectorConfig(kind="blazeface-full"))
     side = max(near.detect(frames[0])[0].box[2:])
-    s = 22 / side
+    s = 25 / side
     readable = config.from_dict({}).classifier.min_readable
-    assert DetectorConfig().min_face <= 22 < readable
+    assert DetectorConfig().min_face + 4 <= 25 < readable
     out = cv2.VideoWriter(str(tmp_path / "far.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                           (1280, 720))
     for f in [frames[0]] * int(2 * fps):

@@ -20,7 +20,10 @@ Here the frame's ROI is first scaled by ``[detector.yunet] scale`` (YuNet finds 
 ``max_pixels``, scaled down further: the network's buffers grow with its input, so a 4K
 frame or a 12 MP photo at full size would cost hundreds of MB; capped, the input (and the
 memory) stays that of a 720p frame. Tiling would keep a 4K frame's smallest faces, at a
-cost that grows with the frame; a cap keeps the cost fixed, which a Pi needs.
+cost that grows with the frame; a cap keeps the cost fixed, which a Pi needs. An input
+taller than 320 rows goes through in overlapping bands (``YuNetNet``): the 30-face 720p
+clip's peak RSS 150 MB instead of 162, for 1.3x the far pass's CPU; the mosaics' faces
+the same (bench/results/classroom.md).
 
 Boxes: YuNet's box (brow to chin, taller than wide) is turned into the square box that
 BlazeFace and the annotations use (see CENTRE_DOWN): with its own box, ``min_face = 20``
@@ -52,6 +55,10 @@ HINT = ("it ships in the repository's models/ (clone again, or run `python -m "
 TOP_K = 5000          # opencv_zoo's default: candidates kept before NMS
 STRIDES = (8, 16, 32)
 DIVISOR = 32          # the input is padded to a multiple of this (FaceDetectorYN's divisor)
+# A taller input is run in bands of this many rows, overlapping by BAND_OVERLAP (YuNetNet):
+# a 720p frame's 853x480 in two. The overlap holds any face the far pass keeps whole (the
+# largest: 24/192 of a 1280 px frame, 160 px, 107 at 2/3).
+BAND_ROWS, BAND_OVERLAP = 320, 128
 
 
 def input_size(width: int, height: int, cfg: YuNetConfig) -> tuple[int, int, float]:
@@ -91,35 +98,71 @@ def load(path: Path, threads: int = 1):
 class YuNetNet:
     """YuNet's network on a BGR uint8 image of the size last set: rows of x, y, w, h and
     score in input pixels, best first, as ``cv2.FaceDetectorYN.detect`` gives them (without
-    the landmarks)."""
+    the landmarks).
 
-    def __init__(self, path: Path, score: float, nms_iou: float, threads: int = 1):
-        self._interp = load(path, threads)
+    An image taller than ``band_rows`` goes through in overlapping bands of that height,
+    top to bottom: XNNPACK's buffers grow with the input's pixels (+35 MB for 864x480 in
+    one call, +25 for 864x320), and a band's faces are those whose centre lies in its
+    share of the image (the overlaps split in the middle), so a face of up to
+    ``BAND_OVERLAP`` rows is found whole in the band that keeps it. Bands start on
+    multiples of 32 rows, so away from a band's edges its cells are the whole image's."""
+
+    def __init__(self, path: Path, score: float, nms_iou: float, threads: int = 1,
+                 band_rows: int = BAND_ROWS):
+        self._interp = load(Path(path), threads)
         self.score, self.nms_iou = float(score), float(nms_iou)
+        if band_rows % DIVISOR or band_rows <= BAND_OVERLAP:
+            raise ValueError(f"band_rows: {band_rows} is not a multiple of {DIVISOR} "
+                             f"above {BAND_OVERLAP}")
+        self.band_rows = band_rows
         self._input = self._interp.get_input_details()[0]["index"]
         self._size: tuple[int, int] | None = None    # the image size set last
         self._outputs: list[tuple[int, int]] = []    # (stride, tensor index)
+        self._bands: list[tuple[int, float, float]] = []  # first row; centres kept: lo..hi
 
     def set_input_size(self, w: int, h: int) -> None:
         """Re-plans the network's buffers for a ``w`` x ``h`` image: only on a new size."""
         if self._size == (w, h):
             return
         pw, ph = -(-w // DIVISOR) * DIVISOR, -(-h // DIVISOR) * DIVISOR
-        self._interp.resize_tensor_input(self._input, [1, ph, pw, 3], strict=False)
+        rows = min(ph, self.band_rows)
+        self._interp.resize_tensor_input(self._input, [1, rows, pw, 3], strict=False)
         self._interp.allocate_tensors()
         self._interp.tensor(self._input)()[:] = 0       # the padding stays black
         by_rows = {int(o["shape"][1]): o["index"] for o in self._interp.get_output_details()}
-        self._outputs = [(s, by_rows[ph // s]) for s in STRIDES]
+        self._outputs = [(s, by_rows[rows // s]) for s in STRIDES]
+        n = 1 if ph <= rows else -(-(ph - BAND_OVERLAP) // (rows - BAND_OVERLAP))
+        tops = [0] if n == 1 else \
+            [(ph - rows) * i // (n - 1) // DIVISOR * DIVISOR for i in range(n)]
+        cuts = [0.0] + [(tops[i + 1] + tops[i] + rows) / 2 for i in range(n - 1)] + [ph]
+        self._bands = [(tops[i], cuts[i], cuts[i + 1]) for i in range(n)]
         self._size = (w, h)
 
     def detect(self, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         if self._size != (w, h):
             raise ValueError(f"image is {w}x{h}, the network was set for {self._size}")
-        tensor = self._interp.tensor(self._input)
-        tensor()[0, :h, :w] = img
-        del tensor    # LiteRT refuses to invoke while a view of its buffers is alive
-        self._interp.invoke()
+        found = []
+        for top, lo, hi in self._bands:
+            tensor = self._interp.tensor(self._input)
+            band = img[top:top + self.band_rows]
+            tensor()[0, :len(band), :w] = band
+            tensor()[0, len(band):] = 0          # below the image (the last band's padding)
+            del tensor    # LiteRT refuses to invoke while a view of its buffers is alive
+            self._interp.invoke()
+            found += self._decode(top, lo, hi)
+        if not found:
+            return np.zeros((0, 5), np.float32)
+        faces = np.concatenate(found).astype(np.float32)
+        if len(faces) == 1:
+            return faces
+        keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 4].tolist(),
+                                self.score, self.nms_iou, 1.0, TOP_K)
+        return faces[np.asarray(keep, int).reshape(-1)]
+
+    def _decode(self, top: int, lo: float, hi: float) -> list[np.ndarray]:
+        """The cells over the score of the band starting at row ``top``, as boxes in the
+        image, those centred in rows lo..hi."""
         rows = []
         for stride, index in self._outputs:
             out = self._interp.get_tensor(index)[0]             # (rows, cols, 5)
@@ -128,18 +171,12 @@ class YuNetNet:
                 continue
             hit = out[r, c]
             cx = (c + hit[:, 1]) * np.float32(stride)
-            cy = (r + hit[:, 2]) * np.float32(stride)
+            cy = (r + top // stride + hit[:, 2]) * np.float32(stride)
             bw = np.exp(hit[:, 3]) * np.float32(stride)
             bh = np.exp(hit[:, 4]) * np.float32(stride)
-            rows.append(np.stack([cx - bw / 2, cy - bh / 2, bw, bh, hit[:, 0]], axis=1))
-        if not rows:
-            return np.zeros((0, 5), np.float32)
-        faces = np.concatenate(rows).astype(np.float32)
-        if len(faces) == 1:
-            return faces
-        keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 4].tolist(),
-                                self.score, self.nms_iou, 1.0, TOP_K)
-        return faces[np.asarray(keep, int).reshape(-1)]
+            mine = (cy >= lo) & (cy < hi)
+            rows.append(np.stack([cx - bw / 2, cy - bh / 2, bw, bh, hit[:, 0]], axis=1)[mine])
+        return rows
 
     def close(self) -> None:
         self._interp = None
