@@ -83,7 +83,7 @@ def test_the_same_faces_as_opencvs_face_detector_yn(scenes, name, size):
     h, w = img.shape[:2]
     ref = cv2.FaceDetectorYN.create(str(ONNX), "", (w, h), 0.3, 0.3, 5000)
     _, rows = ref.detect(img)
-    net = YuNetNet(SHIPPED, 0.3, 0.3, band_rows=1024)      # the whole image in one call
+    net = YuNetNet(SHIPPED, 0.3, 0.3, split_above=1024)    # the whole image in one call
     net.set_input_size(w, h)
     got = net.detect(img)
     assert rows is not None and len(rows) >= 1
@@ -94,11 +94,11 @@ def test_the_same_faces_as_opencvs_face_detector_yn(scenes, name, size):
 
 @pytest.mark.parametrize("px", [24, 48, 96])
 def test_bands_find_the_faces_one_call_finds(shared, px):
-    """A 720p frame at 2/3 (853x480) in two bands of 320 rows: the same faces as in one
+    """A 720p frame at 2/3 (853x480) as two bands of 320 rows: the same faces as in one
     call, each once (a face in the overlap is kept by one band), boxes within 3 px."""
     img = cv2.resize(material.mosaic(px, material.FRAMES["720p"]).image, (853, 480),
                      interpolation=cv2.INTER_AREA)
-    one = YuNetNet(SHIPPED, 0.5, 0.3, band_rows=512)
+    one = YuNetNet(SHIPPED, 0.5, 0.3, split_above=512)
     bands = YuNetNet(SHIPPED, 0.5, 0.3)
     for net in (one, bands):
         net.set_input_size(853, 480)

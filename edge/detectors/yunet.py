@@ -21,8 +21,8 @@ Here the frame's ROI is first scaled by ``[detector.yunet] scale`` (YuNet finds 
 frame or a 12 MP photo at full size would cost hundreds of MB; capped, the input (and the
 memory) stays that of a 720p frame. Tiling would keep a 4K frame's smallest faces, at a
 cost that grows with the frame; a cap keeps the cost fixed, which a Pi needs. An input
-taller than 320 rows goes through in overlapping bands (``YuNetNet``): the 30-face 720p
-clip's peak RSS 150 MB instead of 162, for 1.3x the far pass's CPU; the mosaics' faces
+taller than 320 rows goes through as two overlapping bands (``YuNetNet``): the 30-face
+720p clip's peak RSS 150 MB instead of 162, for 1.3x the far pass's CPU; the mosaics' faces
 the same (bench/results/classroom.md).
 
 Boxes: YuNet's box (brow to chin, taller than wide) is turned into the square box that
@@ -55,10 +55,11 @@ HINT = ("it ships in the repository's models/ (clone again, or run `python -m "
 TOP_K = 5000          # opencv_zoo's default: candidates kept before NMS
 STRIDES = (8, 16, 32)
 DIVISOR = 32          # the input is padded to a multiple of this (FaceDetectorYN's divisor)
-# A taller input is run in bands of this many rows, overlapping by BAND_OVERLAP (YuNetNet):
-# a 720p frame's 853x480 in two. The overlap holds any face the far pass keeps whole (the
-# largest: 24/192 of a 1280 px frame, 160 px, 107 at 2/3).
-BAND_ROWS, BAND_OVERLAP = 320, 128
+# An input taller than SPLIT_ABOVE rows is run as two bands, top and bottom, overlapping
+# by at least BAND_OVERLAP rows (YuNetNet): a 720p frame's 853x480 as two of 320 rows. The
+# overlap holds any face the far pass keeps whole (the largest: 24/192 of a 1280 px frame,
+# 160 px, 107 at 2/3).
+SPLIT_ABOVE, BAND_OVERLAP = 320, 128
 
 
 def input_size(width: int, height: int, cfg: YuNetConfig) -> tuple[int, int, float]:
@@ -100,42 +101,39 @@ class YuNetNet:
     score in input pixels, best first, as ``cv2.FaceDetectorYN.detect`` gives them (without
     the landmarks).
 
-    An image taller than ``band_rows`` goes through in overlapping bands of that height,
-    top to bottom: XNNPACK's buffers grow with the input's pixels (+35 MB for 864x480 in
-    one call, +25 for 864x320), and a band's faces are those whose centre lies in its
-    share of the image (the overlaps split in the middle), so a face of up to
-    ``BAND_OVERLAP`` rows is found whole in the band that keeps it. Bands start on
-    multiples of 32 rows, so away from a band's edges its cells are the whole image's."""
+    An image taller than ``split_above`` rows goes through as two overlapping bands, top
+    and bottom: XNNPACK's buffers grow with the input's pixels (+35 MB for 864x480 in one
+    call, +25 for 864x320), and each band keeps the faces centred in its half, so a face
+    of up to ``BAND_OVERLAP`` rows is found whole in the band that keeps it. Bands start
+    on multiples of 32 rows, so away from a band's edges its cells are the whole image's.
+    Two, not more: at 1080p (1280x720) four bands of 320 rows held 10 MB less than two of
+    448 but cost 1.9x one call's CPU, two 1.2x (bench/results/yunet_runtime.md)."""
 
     def __init__(self, path: Path, score: float, nms_iou: float, threads: int = 1,
-                 band_rows: int = BAND_ROWS):
+                 split_above: int = SPLIT_ABOVE):
         self._interp = load(Path(path), threads)
         self.score, self.nms_iou = float(score), float(nms_iou)
-        if band_rows % DIVISOR or band_rows <= BAND_OVERLAP:
-            raise ValueError(f"band_rows: {band_rows} is not a multiple of {DIVISOR} "
-                             f"above {BAND_OVERLAP}")
-        self.band_rows = band_rows
+        self.split_above = int(split_above)
         self._input = self._interp.get_input_details()[0]["index"]
         self._size: tuple[int, int] | None = None    # the image size set last
         self._outputs: list[tuple[int, int]] = []    # (stride, tensor index)
         self._bands: list[tuple[int, float, float]] = []  # first row; centres kept: lo..hi
+        self._rows = 0                                     # rows of a band
 
     def set_input_size(self, w: int, h: int) -> None:
         """Re-plans the network's buffers for a ``w`` x ``h`` image: only on a new size."""
         if self._size == (w, h):
             return
         pw, ph = -(-w // DIVISOR) * DIVISOR, -(-h // DIVISOR) * DIVISOR
-        rows = min(ph, self.band_rows)
+        split = ph > max(self.split_above, BAND_OVERLAP)
+        rows = -(-(ph + BAND_OVERLAP) // (2 * DIVISOR)) * DIVISOR if split else ph
         self._interp.resize_tensor_input(self._input, [1, rows, pw, 3], strict=False)
         self._interp.allocate_tensors()
         self._interp.tensor(self._input)()[:] = 0       # the padding stays black
         by_rows = {int(o["shape"][1]): o["index"] for o in self._interp.get_output_details()}
         self._outputs = [(s, by_rows[rows // s]) for s in STRIDES]
-        n = 1 if ph <= rows else -(-(ph - BAND_OVERLAP) // (rows - BAND_OVERLAP))
-        tops = [0] if n == 1 else \
-            [(ph - rows) * i // (n - 1) // DIVISOR * DIVISOR for i in range(n)]
-        cuts = [0.0] + [(tops[i + 1] + tops[i] + rows) / 2 for i in range(n - 1)] + [ph]
-        self._bands = [(tops[i], cuts[i], cuts[i + 1]) for i in range(n)]
+        self._rows = rows
+        self._bands = [(0, 0.0, ph / 2), (ph - rows, ph / 2, ph)] if split else [(0, 0.0, ph)]
         self._size = (w, h)
 
     def detect(self, img: np.ndarray) -> np.ndarray:
@@ -145,7 +143,7 @@ class YuNetNet:
         found = []
         for top, lo, hi in self._bands:
             tensor = self._interp.tensor(self._input)
-            band = img[top:top + self.band_rows]
+            band = img[top:top + self._rows]
             tensor()[0, :len(band), :w] = band
             tensor()[0, len(band):] = 0          # below the image (the last band's padding)
             del tensor    # LiteRT refuses to invoke while a view of its buffers is alive
