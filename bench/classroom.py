@@ -590,7 +590,7 @@ def int8_section(frames: int, int8: Path | None = None) -> list[str]:
 # --- 7. YuNet as the far pass? -----------------------------------------------------------------
 
 YUNET_SCALES = (1.0, 0.67, 0.5)
-FAR_ALONE = "far pass alone (short range at 2/3, no check)"
+FAR_ALONE = "far pass alone (the default's, no check)"
 DEFAULT_ROW = "blazeface-multiscale (default)"
 YUNET_DEFAULT = "yunet (its defaults)"
 
@@ -694,9 +694,10 @@ def yunet_section(frames: int) -> list[str]:
              "YuNet is opencv_zoo's face_detection_yunet_2023mar.onnx as the .tflite made "
              "from it, in LiteRT (kind `yunet`, edge/detectors/yunet.py) with the "
              "[detector] defaults (min_score 0.65, min_face 20) at [detector.yunet] scale "
-             "1, 0.67 and 0.5; against the default's far pass alone (BlazeFace short range "
-             "on the frame at 2/3, its min_score 0.5, without the close check that the "
-             "default adds) and the default itself. OpenCV on one thread "
+             "1, 0.67 and 0.5; against the default's far pass alone (YuNet on the frame "
+             "at 2/3 with the default's thresholds, in bands, without the close check that "
+             "the default adds; BlazeFace short range before 2026-12-07) and the default "
+             "itself. OpenCV on one thread "
              "(cv2.setNumThreads(1)), LiteRT on one. Mosaics and matching as in the recall "
              "table above. Each cell: recall (found / faces), + boxes on no face.", ""]
     for res in material.FRAMES:

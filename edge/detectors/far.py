@@ -27,10 +27,10 @@ class FarConfig:
         "doc": "blazeface-multiscale: the far pass's model file (a relative path is in the "
                "models folder; a name with 'yunet' in it runs as YuNet). Empty: YuNet, "
                "face_detection_yunet_2023mar.tflite, for the far pass and its refresh. face_detection_short_range.tflite: MediaPipe's short "
-               "range, the default before (30-face 720p clip: 24 px recall 0.76 instead of "
-               "0.89, 0.97-1.00 instead of 0.94-0.97 from 32 px, 72-90 fps instead of 88-108, "
-               "peak RSS 208 instead of 165 MB; 1080p 233 instead of 242 MB: "
-               "bench/results/far_pass.md). A short-range .tflite made by `python -m convert "
+               "range, the default before (30-face 720p clip, against YuNet when OpenCV ran it: "
+               "24 px recall 0.76 instead of 0.89, 0.97-1.00 instead of 0.94-0.97 from 32 px, "
+               "72-90 fps instead of 88-108, peak RSS 208 instead of 165 MB: "
+               "bench/results/far_pass.md; YuNet in LiteRT holds less still). A short-range .tflite made by `python -m convert "
                "blazeface-int8`: int8 activations, slower here"})
     verify_score: float = field(default=0.72, metadata={
         "doc": "blazeface-multiscale: a face the far pass finds for the first time must "

@@ -106,8 +106,8 @@ class YuNetNet:
     call, +25 for 864x320), and each band keeps the faces centred in its half, so a face
     of up to ``BAND_OVERLAP`` rows is found whole in the band that keeps it. Bands start
     on multiples of 32 rows, so away from a band's edges its cells are the whole image's.
-    Two, not more: at 1080p (1280x720) four bands of 320 rows held 10 MB less than two of
-    448 but cost 1.9x one call's CPU, two 1.2x (bench/results/yunet_runtime.md)."""
+    Two, not more: at 1080p (1280x720) four bands of 320 rows held 7 MB less than two of
+    448 but cost 1.6x one call's CPU, two 1.1x (bench/results/yunet_runtime.md)."""
 
     def __init__(self, path: Path, score: float, nms_iou: float, threads: int = 1,
                  split_above: int = SPLIT_ABOVE):
