@@ -10,7 +10,8 @@
    Resize, Add. The heads end as FaceDetectorYN reads them: per stride (8, 16, 32) each
    cell's score ``sqrt(sigmoid(cls) * sigmoid(obj))`` and its four box values, one
    (1, H/s, W/s, 5) output each; the landmark heads are left out (nothing here uses them).
-3. Float32 TFLite (no quantization: this is the network as published, 237 kB).
+3. Float32 TFLite (no quantization: this is the network as published, 237 kB), its
+   input's default shape 1x64x64x3 (any size works: the device resizes it).
 4. Checked against OpenCV's own run of the .onnx (``cv2.dnn``, as FaceDetectorYN runs it)
    on real pictures of three sizes: every score and box value within 1e-4, or nothing is
    written.
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from . import onnx_graph
+from .blazeface_int8 import set_input_shape
 from .data import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +159,10 @@ def convert(source: Path, scenes: Path) -> tuple[bytes, float]:
                          f"{YUNET_FILE.sha256[:16]}...: not converted")
     tf.keras.utils.set_random_seed(0)
     model = keras_model(onnx_graph.read(source))
-    tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    # The input's default shape 1x64x64x3, its signature dynamic: Keras leaves 1x1, which
+    # LiteRT cannot plan (a 2x2 pool of a 1x1 map) when it loads the file, on arm64.
+    tflite = set_input_shape(tf.lite.TFLiteConverter.from_keras_model(model).convert(),
+                             (1, 64, 64, 3))
     worst = check(source, tflite, scenes)
     if worst > TOLERANCE:
         raise ValueError(f"the .tflite differs from OpenCV's run of the .onnx by {worst:.2e} "

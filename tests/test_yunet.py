@@ -48,6 +48,13 @@ def test_the_source_file_is_the_one_opencv_zoo_publishes():
     assert YUNET_TFLITE_FILE.in_repository and YUNET_TFLITE_FILE.licence == "MIT"
     assert fetch_models.sha256(SHIPPED) == YUNET_TFLITE_FILE.sha256
     assert YUNET_TFLITE_FILE.name in model_files() and YUNET_FILE.name not in model_files()
+    # its default input is one LiteRT can plan as loaded, on every CPU (1x1, Keras's, is not
+    # on arm64: a 2x2 pool of a 1x1 map); any other size is set before a call
+    from edge import litert
+    interp = litert.interpreter(path=SHIPPED)
+    inp = interp.get_input_details()[0]
+    assert list(inp["shape"]) == [1, 64, 64, 3] and list(inp["shape_signature"]) == [1, -1, -1, 3]
+    interp.invoke()
 
 
 def test_the_shipped_tflite_is_made_again_from_the_onnx(tmp_path, shared):

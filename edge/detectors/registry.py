@@ -83,7 +83,7 @@ YUNET_FILE = ModelFile(
 # against OpenCV's run of the .onnx after). What the device runs (edge/detectors/yunet.py).
 YUNET_TFLITE_FILE = ModelFile(
     "face_detection_yunet_2023mar.tflite",
-    "9a31aca4c156ccb5c2f7a50dea26d221719e2db0d67d373584119bd0589b817c",
+    "0dc4798dcfd5a8cb24c1408043c8530d05aa702c71ba0bcfd17f510903aefee8",
     "MIT", IN_REPOSITORY, "models/face_detection_yunet_2023mar.tflite",
     "YuNet as above, converted to TFLite in this repository by `python -m convert "
     "yunet-tflite` from face_detection_yunet_2023mar.onnx (sha256 8f2383e4...)")
