@@ -10,8 +10,9 @@
 - ``classroom_clip(path, ...)``: the ``intel_*`` and ``pyfeat_*`` clips with people, tiled
   3x3 into 1280x720, each tile starting at another time and playing forward and back:
   15 small real people who walk, pause and turn their heads.
-- ``crowd_clip(n, size, path)``: n = 1, 5, 15, 30 or 60 faces in view (copies of the group
-  photo in a grid), slowly panned: the speed benchmark's and the page's crowd.
+- ``crowd_clip(n, size, path, face=0)``: n = 1, 5, 15, 30 or 60 faces in view (copies of
+  the group photo in a grid, or with ``face`` its faces brought to that size), slowly
+  panned: the speed benchmark's and the page's crowd.
 - ``match(found, truth)``: which found boxes hit a true face (the box's centre inside the
   true box and sides within 0.5-2x of it, so that detectors with a looser or tighter box
   convention are judged alike).
@@ -236,14 +237,25 @@ def classroom_clip(dst: Path, seconds: float = 12.0, fps: float = 12.0,
 
 # --- crowds of 1-60 faces, for the speed rows and the page ---------------------------------
 
-def crowd_frame(n: int, size: tuple[int, int]) -> np.ndarray:
+def crowd_frame(n: int, size: tuple[int, int], face: int = 0) -> np.ndarray:
     """``n`` faces in view: copies of the five-person photo (or, for 1, the one-person
-    photo) in a 3x2 grid (4x3 for 60), the other cells grey."""
+    photo) in a 3x2 grid (4x3 for 60), the other cells grey. ``face``: the group photo's
+    faces scaled to this mean side (the photo cropped around them to fit its cell), else
+    the whole photo fit into its cell."""
     cols, rows = (4, 3) if n > 30 else (3, 2)
     fw, fh = size
     cw, ch = fw // cols, fh // rows
     name, per = ("pyfeat_single_face.jpg", 1) if n == 1 else ("pyfeat_multi_face.jpg", 5)
-    img = cv2.imread(str(SHARED / "scenes" / name))
+    img = _load(name)
+    if face and n > 1:
+        boxes = np.array(scene_faces()[name]["faces"], float)
+        s = face / boxes[:, 2:].mean()
+        cx = (boxes[:, 0].min() + (boxes[:, 0] + boxes[:, 2]).max()) / 2
+        cy = (boxes[:, 1].min() + (boxes[:, 1] + boxes[:, 3]).max()) / 2
+        w, h = min(img.shape[1], round(cw / s)), min(img.shape[0], round(ch / s))
+        x0 = int(min(max(0, cx - w / 2), img.shape[1] - w))
+        y0 = int(min(max(0, cy - h / 2), img.shape[0] - h))
+        img = img[y0:y0 + h, x0:x0 + w]
     canvas = np.full((fh, fw, 3), BACKGROUND, np.uint8)
     for i in range(n // per):
         r, c = divmod(i, cols)
@@ -257,10 +269,16 @@ def crowd_frame(n: int, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def crowd_face_sides(face: int) -> tuple[int, int]:
+    """The smallest and largest face side of ``crowd_frame(..., face)``."""
+    sides = np.array(scene_faces()["pyfeat_multi_face.jpg"]["faces"], float)[:, 2:]
+    return round(sides.min() * face / sides.mean()), round(sides.max() * face / sides.mean())
+
+
 def crowd_clip(n: int, size: tuple[int, int], dst: Path, seconds: float = 8.0,
-               fps: float = 15.0) -> Path:
+               fps: float = 15.0, face: int = 0) -> Path:
     """The crowd frame panned slowly (+-12 px, a 4 s sway) at 15 fps."""
-    base = crowd_frame(n, size)
+    base = crowd_frame(n, size, face)
     out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     for k in range(int(seconds * fps)):
         dx = int(round(12 * np.sin(2 * np.pi * k / (4 * fps))))

@@ -95,6 +95,32 @@ def test_the_default_sees_the_thirty_faces_the_old_one_did_not(models_dir):
     assert sum(hit) >= 27 and extra <= 1, (sum(hit), extra)
 
 
+def test_the_near_pass_runs_every_other_run_while_it_finds_nobody(models_dir):
+    import cv2
+
+    from edge.detectors.multiscale import NEAR_IDLE
+    photo = cv2.imread(str(material.SHARED / "scenes" / "pyfeat_single_face.jpg"))
+    face = np.full((720, 1280, 3), 96, np.uint8)       # a kiosk's close face, one person
+    small = cv2.resize(photo, (round(photo.shape[1] * 720 / photo.shape[0]), 720))[:, :1280]
+    face[:, :small.shape[1]] = small
+    empty = np.full_like(face, 96)
+    det = create_detector(DetectorConfig())
+
+    def near_runs(frames):
+        before = det.near_runs
+        found = [len(det.detect_tiers(f)[0]) for f in frames]
+        return det.near_runs - before, found
+    # Someone close: every run looks, as the blazeface-full kind does.
+    assert near_runs([face] * 4) == (4, [1] * 4)
+    # Nobody: NEAR_IDLE runs look, then every other run.
+    assert near_runs([empty] * (NEAR_IDLE + 6))[0] == NEAR_IDLE + 3
+    # Whoever walks up is found at most one run later, then looked at every run again.
+    runs, found = near_runs([face] * 5)
+    assert found[1:] == [1] * 4 and runs >= 4, (runs, found)
+    # A photo on its own always gets the near pass.
+    assert len(det.detect(face)) == 1
+
+
 def test_far_faces_are_kept_between_far_passes(models_dir):
     from edge.detectors.far import FarConfig
     frame = material.six_groups().image
