@@ -56,8 +56,8 @@ TITLES = ("Recall against face size", "False faces on the no-face clips",
 NO_FACE_CLIPS = ("pyfeat_no_face.mp4",)
 CROWDS = (1, 5, 15, 30, 60)
 # Issue 37's own 30-face clip: faces of about 45-65 px, of which the peer finds 27 a frame
-# (at 36-47 px, CROWDS' 30, it misses a third: it looks for faces of 50 px and up, so it
-# does less work there). Its faces' mean side, at 720p:
+# (at 36-47 px, CROWDS' 30, it misses a third: it looks for faces of 50 px and up). Its
+# faces' mean side, at 720p:
 ISSUE_FACE = 56
 FPS = 15.0
 PI4_FACTOR = 5   # README: a Pi 4 core is roughly 4-6x slower than this machine's
@@ -218,9 +218,10 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool,
              f"(fer 25.10.3, FER(mtcnn=False).detect_emotions) on {peer_frames} frames of "
              f"the same clip. Each {repeats} times, interleaved with the peer: the median "
              "fps (CPU and stages of that run; the runs' fps after it), peak RSS the "
-             "largest. The peer's cost grows with the faces it finds, and it looks only for "
-             "faces of 50 px and up (its min_face_size): where the faces are smaller it finds "
-             "fewer and runs faster.".format(*material.crowd_face_sides(ISSUE_FACE)), "",
+             "largest. The peer looks only for faces of 50 px and up (its min_face_size): "
+             "where they are smaller it finds fewer (its faces a frame), and each face it "
+             "finds costs it ~3 ms more (most of its time is its search of the whole "
+             "frame).".format(*material.crowd_face_sides(ISSUE_FACE)), "",
              "| frame | faces in view | fps (runs) | CPU ms/frame | detect ms | classify ms | "
              "peak RSS MB | peer fps | peer's faces a frame | x peer | peer peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -774,6 +775,8 @@ def write(sections: dict[str, list[str]]) -> None:
         body = [ln for ln in lines if not ln.startswith("# Classroom")]
         while body and not body[0].startswith("## "):
             body.pop(0)
+        while body and not body[-1].strip():
+            body.pop()
         parts[body[0][3:]] = body
     head = old.split("\n## ", 1)[0].rstrip("\n").splitlines() if old else \
         ["# Classroom benchmark", "", "Written by `bench/classroom.py` (issue 37)."]
