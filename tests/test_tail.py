@@ -94,6 +94,52 @@ def test_follow_skips_ahead_when_its_file_was_deleted_by_rotation(tmp_path):
     assert list(it) == ["b1"] and stats.fell_behind == 1
 
 
+def test_follow_keeps_lines_appended_just_before_a_rotation_while_it_looked(tmp_path, monkeypatch):
+    # The writer appends and rotates between the reader's last empty read and its look for
+    # the next file (its stat of the live name): the old file's last line is still read.
+    path = tmp_path / "events.jsonl"
+    append(path, "a1")
+    it = follow(path, from_start=True, poll=0.001, stop_at_eof=True)
+    assert next(it) == "a1"
+    real_stat, acted = os.stat, []
+
+    def stat_while_the_writer_acts(p, *args, **kwargs):
+        if not acted and Path(p) == path:
+            acted.append(True)
+            append(path, "a2")
+            rotate(path)
+            append(path, "b1")
+        return real_stat(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_while_the_writer_acts)
+    assert list(it) == ["a2", "b1"] and acted
+
+
+def test_chain_finds_every_file_while_many_rotations_happen_during_one_scan(tmp_path, monkeypatch):
+    import edge.eventlog.files as files
+    path = tmp_path / "events.jsonl"
+    for name in ["f0", "f1", "f2", "f3"]:     # f0 oldest, now events.jsonl.3 ... f3 live
+        if path.exists():
+            rotate(path, keep=50)
+        append(path, name)
+    real_rotated, storms = files.rotated, [0]
+
+    def rotated_with_a_storm(p, index):
+        if index == 2 and storms[0] < 6:      # the writer rotates 6 times mid-scan
+            for _ in range(6):
+                storms[0] += 1
+                rotate(path, keep=50)
+                append(path, f"g{storms[0]}")
+        return real_rotated(p, index)
+
+    monkeypatch.setattr(files, "rotated", rotated_with_a_storm)
+    found = files.chain(path)
+    contents = [real_rotated(path, i).read_text().strip() for i, _ in found]
+    # Every file that existed when the scan began is found, oldest first; f0 had moved to .9.
+    assert contents[:4] == ["f0", "f1", "f2", "f3"]
+    assert contents == sorted(contents, key=lambda c: (c[0] == "g", int(c[1:])))
+
+
 def test_follow_a_partial_last_line_waits_for_its_end(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_bytes(b'{"half": ')

@@ -53,11 +53,24 @@ def log_files(folder: Path, name: str = "events.jsonl") -> list[Path]:
     return ([live] if live.is_file() else []) + [folder / e for _, e in numbered]
 
 
-def chain(path: Path) -> list[tuple[int, tuple[int, int]]]:
-    """(index, (dev, inode)) of path (index 0) and its rotated copies path.N, oldest first.
+def chain(path: Path, attempts: int = 20) -> list[tuple[int, tuple[int, int]]] | None:
+    """(index, (dev, inode)) of path (index 0) and its rotated copies path.N, oldest first;
+    None if rotations kept coming during every look.
 
-    Names are looked at in rising index order: rotation moves files up one name at a time,
-    so a rotation during the scan can show a file twice (kept once) but never hide one."""
+    A scan is not atomic: a writer that rotates during it (a busy machine, a small max_bytes)
+    can move a file past the scan's end, or put newer files where older ones were already
+    seen. Two scans in a row that agree saw no rename between them, so they show a real state
+    of the directory, and in any such state the order of the names is the order of writing."""
+    last = None
+    for _ in range(attempts):
+        now = _scan(path)
+        if now == last:
+            return now
+        last = now
+    return None
+
+
+def _scan(path: Path) -> list[tuple[int, tuple[int, int]]]:
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
     try:
         top = max((int(m.group(1)) for m in map(pattern.fullmatch, os.listdir(path.parent)) if m),
@@ -65,15 +78,11 @@ def chain(path: Path) -> list[tuple[int, tuple[int, int]]]:
     except OSError:
         return []
     found: list[tuple[int, tuple[int, int]]] = []
-    seen: set[tuple[int, int]] = set()
-    for i in range(top + 2):
+    for i in range(top + 2):       # one past the listing: a rename may have landed there
         try:
             st = os.stat(rotated(path, i))
         except OSError:
             continue
-        ino = (st.st_dev, st.st_ino)
-        if ino not in seen:
-            seen.add(ino)
-            found.append((i, ino))
+        found.append((i, (st.st_dev, st.st_ino)))
     found.reverse()
     return found

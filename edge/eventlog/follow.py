@@ -11,7 +11,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +95,18 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.25,
     def done() -> bool:
         return max_lines is not None and stats.lines >= max_lines
 
+    def drain(f: _Open) -> Generator[str, None, bool]:
+        """Every line appended to ``f`` since the last read; whether there was any."""
+        got = False
+        while not done():
+            chunk = os.pread(f.fd, _READ_SIZE, f.pos)
+            if not chunk:
+                break
+            f.pos += len(chunk)
+            got = True
+            yield from emit(chunk)
+        return got
+
     def leftover() -> Iterator[str]:
         nonlocal buf
         if buf:
@@ -114,13 +126,7 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.25,
                     stats.files += 1   # appeared after we started: read it from its start
             progressed = False
             if cur is not None:
-                while not done():
-                    chunk = os.pread(cur.fd, _READ_SIZE, cur.pos)
-                    if not chunk:
-                        break
-                    cur.pos += len(chunk)
-                    progressed = True
-                    yield from emit(chunk)
+                progressed = yield from drain(cur)
                 if done():
                     return
                 st = os.fstat(cur.fd)
@@ -131,6 +137,12 @@ def follow(path: str | Path, *, from_start: bool = False, poll: float = 0.25,
                 if not progressed:
                     nxt = _successor(path, cur, stats)
                     if nxt is not None:       # the old file is finished: move on
+                        # ... after what was appended to it since our last read: the writer
+                        # may have added lines just before it rotated, while we looked.
+                        yield from drain(cur)
+                        if done():
+                            os.close(nxt.fd)
+                            return
                         yield from leftover()
                         os.close(cur.fd)
                         cur, progressed = nxt, True
@@ -184,9 +196,11 @@ def _successor(path: Path, cur: _Open, stats: FollowStats) -> _Open | None:
             return None                     # not rotated
     except FileNotFoundError:
         pass
-    deleted = os.fstat(cur.fd).st_nlink == 0
     for _ in range(20):
         found = chain(path)
+        if found is None:
+            return None                     # still rotating: look again at the next poll
+        deleted = os.fstat(cur.fd).st_nlink == 0   # after the look: rotation goes on meanwhile
         ids = [ino for _, ino in found]
         if cur.ino in ids and not deleted:
             i = ids.index(cur.ino)
