@@ -27,9 +27,13 @@ def _add_train(sub) -> None:
         p.add_argument(flag, type=kind, default=f.default, help=f"(default {f.default!r})", **extra)
 
 
-# TensorFlow 2.21's oneDNN kernels corrupt the heap while training these models on the
-# machines here (AMD EPYC, no AVX2): mini_xception died in its first full epoch with
-# "free(): invalid next size", twice; with oneDNN off it trains (measured here).
+# TensorFlow 2.21's oneDNN kernels crash the process on the AMD EPYC machines here: training
+# mini_xception ("free(): invalid next size", twice) and the BlazeFace rebuild's first
+# predict (a segfault, on an AVX-512 EPYC). The commands that remake a published model file
+# run without them: they only run the network, and their bytes are then the same on every
+# x86 CPU, so the shipped file's sha256 can be made again anywhere. Training keeps them
+# (vgg_bn: 196 against 457 ms a step without, measured here). Set before TensorFlow loads.
+WITHOUT_ONEDNN = {"blazeface-int8", "yunet-tflite"}
 ONEDNN_CRASHES = {"mini_xception"}
 
 
@@ -37,7 +41,7 @@ def _train(args) -> int:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    if cfg.model in ONEDNN_CRASHES:  # before TensorFlow is imported (the zoo imports it)
+    if cfg.model in ONEDNN_CRASHES:  # before the zoo imports TensorFlow
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     from . import zoo
 
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     yunet_tflite.add_parser(sub)
     micro_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.cmd in WITHOUT_ONEDNN:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         if args.cmd == "train":
             return _train(args)

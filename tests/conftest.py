@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# TensorFlow without its oneDNN kernels, which crash on the project's machines (convert/cli.py,
+# WITHOUT_ONEDNN): here because test modules import TensorFlow when they are collected.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMOTION_SHARED_DIR", ROOT.parent / "shared"))
 MODELS = ROOT / "models"
