@@ -203,6 +203,7 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool,
                 kiosk.append((kind, r))
                 print("kiosk", kind, r if isinstance(r, str) else f"{r['fps']:.1f} fps",
                       flush=True)
+    lo, hi = material.crowd_face_sides(ISSUE_FACE)
     lines = ["## Speed against faces in view", "",
              f"`bench/classroom.py --only speed --frames {frames} --peer-frames {peer_frames} "
              f"--repeats {repeats}`, "
@@ -214,20 +215,20 @@ def speed_section(frames: int, peer_frames: int, skip_peer: bool,
              "faces in view (copies of the five-person photo in a 3x2 grid, 4x3 for 60, faces "
              "of about 36-47 px at 720p and 55-70 px at 1080p, 27-35 / 40-52 px for 60; the "
              "one-person photo for 1; issue 37's clip: the photo cropped around its faces so "
-             "that they measure {}-{} px), panned slowly at 15 fps, as fast as it runs; the peer "
+             f"that they measure {lo}-{hi} px), panned slowly at 15 fps, as fast as it runs; the peer "
              f"(fer 25.10.3, FER(mtcnn=False).detect_emotions) on {peer_frames} frames of "
              f"the same clip. Each {repeats} times, interleaved with the peer: the median "
              "fps (CPU and stages of that run; the runs' fps after it), peak RSS the "
              "largest. The peer looks only for faces of 50 px and up (its min_face_size): "
              "where they are smaller it finds fewer (its faces a frame), and each face it "
              "finds costs it ~3 ms more (most of its time is its search of the whole "
-             "frame).".format(*material.crowd_face_sides(ISSUE_FACE)), "",
+             "frame).", "",
              "| frame | faces in view | fps (runs) | CPU ms/frame | detect ms | classify ms | "
              "peak RSS MB | peer fps | peer's faces a frame | x peer | peer peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for res, n, face, e, p in rows:
         if face:
-            n = "{}, {}-{} px (issue 37's clip)".format(n, *material.crowd_face_sides(face))
+            n = f"{n}, {lo}-{hi} px (issue 37's clip)"
         if isinstance(e, str):
             lines.append(f"| {res} | {n} | failed: {e} ||||||||| ")
             continue

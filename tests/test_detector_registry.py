@@ -117,8 +117,11 @@ def test_the_near_pass_runs_every_other_run_while_it_finds_nobody(models_dir):
     # Whoever walks up is found at most one run later, then looked at every run again.
     runs, found = near_runs([face] * 5)
     assert found[1:] == [1] * 4 and runs >= 4, (runs, found)
-    # A photo on its own always gets the near pass.
-    assert len(det.detect(face)) == 1
+    # A photo on its own gets the near pass even when the video's next run would skip it.
+    assert near_runs([empty] * NEAR_IDLE)[0] == NEAR_IDLE      # the next run would skip
+    near_calls, near_detect = [], det.near.detect
+    det.near.detect = lambda frame: near_calls.append(1) or near_detect(frame)
+    assert len(det.detect(face)) == 1 and near_calls == [1]
 
 
 def test_far_faces_are_kept_between_far_passes(models_dir):
